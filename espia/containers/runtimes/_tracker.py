@@ -27,6 +27,10 @@ class Running:
         """The running container with this id, if known."""
         return self._by_id.get(container_id)
 
+    def ids(self) -> set[str]:
+        """The ids of every container known to run."""
+        return set(self._by_id)
+
     def started(self, container: Container) -> ContainerEvent:
         """Record a start."""
         self._by_id[container.id] = container

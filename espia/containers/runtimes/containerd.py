@@ -67,17 +67,18 @@ class ContainerdRuntime:
             self._containers = containerd_containers_pb2_grpc.ContainersStub(channel)
             self._tasks = containerd_tasks_pb2_grpc.TasksStub(channel)
             self._events = containerd_events_pb2_grpc.EventsStub(channel)
-            self.version = self._version(containerd_version_pb2_grpc.VersionStub(channel))
+            self._ping(containerd_version_pb2_grpc.VersionStub(channel))
         except BaseException:
             self._client.close()
             raise
         self._running = Running()
         self._sandbox_labels: dict[str, Mapping[str, str]] = {}
 
-    def _version(self, stub: Any) -> str:
+    def _ping(self, stub: Any) -> None:
+        """Prove the daemon answers gRPC (a socket can accept and still not serve)."""
         from google.protobuf import empty_pb2
 
-        return self._client.call(stub.Version, empty_pb2.Empty(), "get version").version
+        self._client.call(stub.Version, empty_pb2.Empty(), "get version")
 
     def list_containers(self) -> list[Container]:
         """Containers whose task is running (or paused), in every selected namespace."""
