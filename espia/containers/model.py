@@ -31,7 +31,11 @@ class K8sMeta:
 
 @dataclass(frozen=True, slots=True)
 class Container:
-    """One container as a runtime reports it, with the kernel ids that tie events to it."""
+    """One container as a runtime reports it, with the kernel ids that tie events to it.
+
+    ``k8s`` is always there (empty for containers that are not in a pod), so
+    that reading ``container.k8s.pod`` never needs a None check.
+    """
 
     id: str
     name: str
@@ -42,7 +46,15 @@ class Container:
     netns: int = 0
     cgroup: str = ""
     labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
-    k8s: K8sMeta | None = None
+    k8s: K8sMeta = field(default_factory=K8sMeta)
+
+    def __bool__(self) -> bool:
+        """False for NO_CONTAINER, so that `if event.container:` reads naturally."""
+        return bool(self.id)
+
+
+# What events of processes outside any container carry: every field empty.
+NO_CONTAINER = Container(id="", name="", runtime="")
 
 
 class ContainerEventKind(Enum):

@@ -1,0 +1,82 @@
+"""espia's entry points: parse, run, and turn every error into one line and an exit code.
+
+Exit codes: 0 done (Ctrl-C included), 1 runtime error, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+from espia._version import __version__
+from espia.errors import EspiaError
+
+
+def _print_error(error: EspiaError) -> None:
+    lines = str(error).splitlines() or [type(error).__name__]
+    sys.stderr.write(f"espia: {lines[0]}\n")
+    for line in lines[1:]:
+        sys.stderr.write(f"  {line}\n")
+
+
+class _Stopper:
+    """First SIGINT/SIGTERM: stop gracefully (drain, detach, exit 0). Second: stop now."""
+
+    def __init__(self, stop: Callable[[], None]) -> None:
+        self._stop = stop
+        self._signalled = False
+        self._previous = {
+            sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._signalled:
+            raise KeyboardInterrupt
+        self._signalled = True
+        self._stop()
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run_gadget(args: object) -> int:
+    from espia.cli.gadget import run_gadget_command
+
+    return run_gadget_command(args, _Stopper)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from espia.cli.parser import build_parser
+
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if args.command == "version":
+            print(f"espia v{__version__}")
+            return 0
+        return run_gadget(args)
+    except EspiaError as error:
+        _print_error(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error; keep Python quiet at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def kubectl_main() -> int:
+    raise SystemExit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

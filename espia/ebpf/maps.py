@@ -1,0 +1,89 @@
+"""eBPF maps: the shared memory between a program and us.
+
+Keys and values are bytes in the kernel's layout; the caller packs them
+(with ``struct``), since only the caller knows what they mean.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as errno_names
+from collections.abc import Iterator
+from enum import IntEnum
+
+from espia.ebpf import _libbpf
+from espia.errors import KernelError
+
+
+class MapType(IntEnum):
+    """The BPF_MAP_TYPE_* values espia cares about."""
+
+    HASH = 1
+    ARRAY = 2
+    PERCPU_ARRAY = 6
+    LRU_HASH = 9
+    RINGBUF = 27
+
+
+class Map:
+    """One map of an object: its definition before load, its fd after."""
+
+    def __init__(self, handle: int) -> None:
+        self._handle = handle
+        lib = _libbpf.lib()
+        self.name: str = lib.bpf_map__name(handle).decode()
+        self.key_size: int = lib.bpf_map__key_size(handle)
+        self.value_size: int = lib.bpf_map__value_size(handle)
+
+    @property
+    def type(self) -> int:
+        return int(_libbpf.lib().bpf_map__type(self._handle))
+
+    @property
+    def fd(self) -> int:
+        return int(_libbpf.lib().bpf_map__fd(self._handle))
+
+    @property
+    def max_entries(self) -> int:
+        return int(_libbpf.lib().bpf_map__max_entries(self._handle))
+
+    @max_entries.setter
+    def max_entries(self, value: int) -> None:
+        err = _libbpf.lib().bpf_map__set_max_entries(self._handle, value)
+        if err:
+            raise KernelError(f"resize map {self.name}: {_libbpf.strerror(err)}")
+
+    def initial_value(self) -> tuple[int, int]:
+        """(address, size) of a global-data map's memory (mmapped once loaded)."""
+        size = ctypes.c_size_t()
+        address = _libbpf.lib().bpf_map__initial_value(self._handle, ctypes.byref(size))
+        if not address:
+            raise KernelError(f"read map {self.name}: it has no data section")
+        return address, size.value
+
+    def update(self, key: bytes, value: bytes) -> None:
+        err = _libbpf.lib().bpf_map_update_elem(self.fd, key, value, 0)
+        if err:
+            raise KernelError(f"update map {self.name}: {_libbpf.strerror(ctypes.get_errno())}")
+
+    def lookup(self, key: bytes) -> bytes | None:
+        value = ctypes.create_string_buffer(self.value_size)
+        if _libbpf.lib().bpf_map_lookup_elem(self.fd, key, value):
+            return None
+        return value.raw
+
+    def delete(self, key: bytes) -> bool:
+        """Removes `key`; False if it was not there."""
+        if _libbpf.lib().bpf_map_delete_elem(self.fd, key) == 0:
+            return True
+        if ctypes.get_errno() == errno_names.ENOENT:
+            return False
+        raise KernelError(f"delete from map {self.name}: {_libbpf.strerror(ctypes.get_errno())}")
+
+    def keys(self) -> Iterator[bytes]:
+        lib = _libbpf.lib()
+        current = None
+        following = ctypes.create_string_buffer(self.key_size)
+        while lib.bpf_map_get_next_key(self.fd, current, following) == 0:
+            current = following.raw
+            yield current

@@ -1,0 +1,193 @@
+"""An eBPF object file, opened and loaded by libbpf: its maps, programs and BTF.
+
+The life of an object is: open (ELF parsed, nothing in the kernel yet),
+configure (rodata values, map sizes, which programs load), load (maps
+created, CO-RE relocated, verifier run), attach (see ``espia.ebpf.link``),
+close.  ``close()`` is idempotent and a failed ``load()`` closes nothing
+twice, so any path out of a gadget leaves the kernel as it was.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+from espia.ebpf import _libbpf
+from espia.ebpf.btf import Btf
+from espia.ebpf.maps import Map
+from espia.errors import LoadError, NotSupportedError, PrivilegeError
+
+
+class Program:
+    """One program of an object (one SEC() function)."""
+
+    def __init__(self, handle: int, owner: BpfObject) -> None:
+        self._handle = handle
+        self._owner = owner
+        lib = _libbpf.lib()
+        self.name: str = lib.bpf_program__name(handle).decode()
+        self.section: str = (lib.bpf_program__section_name(handle) or b"").decode()
+
+    @property
+    def handle(self) -> int:
+        return self._handle
+
+    @property
+    def autoload(self) -> bool:
+        return bool(_libbpf.lib().bpf_program__autoload(self._handle))
+
+    @autoload.setter
+    def autoload(self, value: bool) -> None:
+        _libbpf.lib().bpf_program__set_autoload(self._handle, value)
+
+    @property
+    def fd(self) -> int:
+        return int(_libbpf.lib().bpf_program__fd(self._handle))
+
+
+class GlobalData:
+    """The variables of one data section (.rodata, .bss), by name.
+
+    Before load, writes to .rodata set the constants the verifier sees; after
+    load, .bss is the live memory the program shares with us (libbpf mmaps
+    it), so reading a counter there needs no syscall.
+    """
+
+    def __init__(self, map_: Map, btf: Btf, section: str) -> None:
+        self._map = map_
+        self._vars = {v.name: v for v in btf.datasec(section)}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._vars
+
+    def names(self) -> list[str]:
+        return list(self._vars)
+
+    def _view(self, name: str) -> tuple[int, int]:
+        var = self._vars[name]
+        address, size = self._map.initial_value()
+        if var.offset + var.size > size:
+            raise LoadError(f"set {name}: outside of its section")
+        return address + var.offset, var.size
+
+    def write(self, name: str, value: bytes) -> None:
+        address, size = self._view(name)
+        if len(value) > size:
+            raise LoadError(f"set {name}: {len(value)} bytes for a {size}-byte variable")
+        ctypes.memmove(address, value.ljust(size, b"\0"), size)
+
+    def read(self, name: str) -> bytes:
+        address, size = self._view(name)
+        return ctypes.string_at(address, size)
+
+    def address(self, name: str) -> int:
+        """Where the variable lives: for hot-path reads through ctypes."""
+        return self._view(name)[0]
+
+
+class BpfObject:
+    """An object file opened by libbpf.  Use as a context manager or call `close()`."""
+
+    def __init__(self, handle: int, path: Path) -> None:
+        self._handle: int | None = handle
+        self.path = path
+        self.btf = Btf(_libbpf.lib().bpf_object__btf(handle))
+        self._maps = {m.name: m for m in self._iter_maps()}
+        self.programs = list(self._iter_programs())
+        self.loaded = False
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> BpfObject:
+        """Parses the ELF object at `path`; nothing reaches the kernel yet."""
+        path = Path(path)
+        lib = _libbpf.lib()
+        _libbpf.log.take()
+        handle = lib.bpf_object__open_file(os.fsencode(path), None)
+        if not handle:
+            errno = _libbpf.last_errno()
+            detail = _libbpf.log.take()
+            reason = detail[-1] if detail else _libbpf.strerror(errno)
+            raise LoadError(f"open {path}: {reason}")
+        return cls(handle, path)
+
+    @property
+    def handle(self) -> int:
+        if self._handle is None:
+            raise LoadError(f"use {self.path.name}: the object is closed")
+        return self._handle
+
+    def _iter_maps(self) -> Iterator[Map]:
+        lib = _libbpf.lib()
+        handle = lib.bpf_object__next_map(self._handle, None)
+        while handle:
+            yield Map(handle)
+            handle = lib.bpf_object__next_map(self._handle, handle)
+
+    def _iter_programs(self) -> Iterator[Program]:
+        lib = _libbpf.lib()
+        handle = lib.bpf_object__next_program(self._handle, None)
+        while handle:
+            yield Program(handle, self)
+            handle = lib.bpf_object__next_program(self._handle, handle)
+
+    @property
+    def maps(self) -> dict[str, Map]:
+        return self._maps
+
+    def map(self, name: str) -> Map:
+        try:
+            return self._maps[name]
+        except KeyError:
+            raise LoadError(f"find map {name!r} in {self.path.name}: no such map") from None
+
+    def data(self, section: str) -> GlobalData | None:
+        """The variables of `section` (".rodata", ".bss"), or None if it has none."""
+        for map_ in self._maps.values():
+            if map_.name.endswith(section):
+                return GlobalData(map_, self.btf, section)
+        return None
+
+    def load(self) -> None:
+        """Creates the maps and loads the programs; the verifier's complaint becomes the error."""
+        _libbpf.log.take()
+        err = _libbpf.lib().bpf_object__load(self.handle)
+        if err:
+            raise _load_error(self.path, err, _libbpf.log.take())
+        self.loaded = True
+
+    def close(self) -> None:
+        if self._handle is not None:
+            _libbpf.lib().bpf_object__close(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> BpfObject:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _load_error(path: Path, err: int, log: list[str]) -> Exception:
+    """Turns a failed bpf_object__load into the error a user can act on."""
+    code = abs(err)
+    if code == 1:  # EPERM
+        return PrivilegeError(
+            f"load {path.name}: operation not permitted (run as root, or with CAP_BPF and "
+            "CAP_PERFMON)"
+        )
+    joined = "\n".join(log)
+    if "vmlinux BTF" in joined or "failed to find valid kernel BTF" in joined:
+        return NotSupportedError(
+            "BTF", f"load {path.name}: the kernel has no BTF (needs CONFIG_DEBUG_INFO_BTF=y)"
+        )
+    summary = [line for line in log if line.startswith("libbpf:")]
+    cause = (summary[-1].removeprefix("libbpf: ") if summary else _libbpf.strerror(code)).strip()
+    return LoadError(f"load {path.name}: {cause}", log)

@@ -1,0 +1,237 @@
+"""Runs a gadget on this host: load, attach, read, run the pipeline, detach.
+
+One :class:`LocalRun` is one gadget running.  Its stages run in a fixed
+order on each batch of records the ring buffer holds:
+
+    decode (BTF) -> enrich (container, pod) -> filter -> caller (output, API)
+
+Start-up happens in order (open object, configure, load, attach, map the
+ring) and `close()` undoes whatever was done, in reverse, whatever the path
+out: normal end, timeout, Ctrl-C, SIGTERM or an exception.  Links are file
+descriptors of this process and nothing is pinned, so not even a SIGKILL
+leaves a program in the kernel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from espia.ebpf import features
+from espia.ebpf.link import Link, attach
+from espia.ebpf.object import BpfObject
+from espia.ebpf.ringbuf import RingBuffer
+from espia.errors import NotSupportedError, UsageError
+from espia.gadget.event import Event
+from espia.gadget.fields import Field
+from espia.gadget.schema import EventSchema, build_schema
+from espia.gadget.spec import GadgetSpec
+from espia.pipeline.decode import make_decoder
+from espia.pipeline.filter import Filter, compile_filter
+from espia.pipeline.operator import Operator
+
+# Records decoded per batch: large enough to amortise the per-batch work,
+# small enough that output starts at once under load.
+BATCH = 8192
+# How often a quiet gadget wakes up to check its deadline and losses.
+IDLE_WAKEUP = 0.25
+LOST_VARIABLE = "gadget_lost"
+_TRACEPOINT_SECTIONS = ("tracepoint/", "tp/")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a gadget, whatever the door."""
+
+    filter: str | None = None
+    timeout: float = 0.0
+    buffer_size: int | None = None
+    # Kernel filter values set by stages other than -F (container selection).
+    kernel_params: dict[str, int | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The events of one read, and how many events were lost since the last batch."""
+
+    events: list[Event]
+    lost: int
+
+
+def validate_buffer_size(size: int) -> int:
+    import mmap
+
+    if size < mmap.PAGESIZE or size & (size - 1):
+        raise UsageError(
+            f"buffer size {size}: must be a power of two of at least {mmap.PAGESIZE} bytes"
+        )
+    return size
+
+
+class LocalRun:
+    """One gadget running on this host.  Iterate `batches()`; always `close()`."""
+
+    def __init__(
+        self,
+        spec: GadgetSpec,
+        options: RunOptions,
+        operators: list[Operator] | None = None,
+        extra_fields: tuple[Field, ...] = (),
+    ) -> None:
+        self.spec = spec
+        self.options = options
+        self.operators = list(operators or [])
+        self.extra_fields = extra_fields
+        self.lost_total = 0
+        self._stack = ExitStack()
+        self._stopping = threading.Event()
+        self._links: list[Link] = []
+        self._ring: RingBuffer | None = None
+        self._lost_counter: ctypes.c_uint64 | None = None
+        self.schema: EventSchema | None = None
+        self.filter: Filter | None = None
+
+    # --- start -------------------------------------------------------------
+
+    def prepare(self) -> EventSchema:
+        """Opens the object and compiles the pipeline; nothing is in the kernel yet.
+
+        Split from `start()` so that bad columns or filters are reported
+        before anything is loaded.
+        """
+        features.require_btf()
+        obj = BpfObject.open(self.spec.require_object())
+        self._stack.callback(obj.close)
+        self._object = obj
+        self.schema = build_schema(self.spec, obj.btf, self.extra_fields)
+        self.filter = compile_filter(self.options.filter, self.schema)
+        self._decode = make_decoder(self.schema)
+        return self.schema
+
+    def start(self) -> None:
+        """Loads, attaches and maps the ring buffer."""
+        if self.schema is None:
+            self.prepare()
+        assert self.schema is not None and self.filter is not None
+        features.require_privileges()
+        features.tracefs()
+        obj = self._object
+        self._configure(obj, {**self.filter.kernel, **self.options.kernel_params})
+        ring_map = obj.map(self.schema.tracer.map_name)
+        if self.options.buffer_size:
+            ring_map.max_entries = validate_buffer_size(self.options.buffer_size)
+        obj.load()
+        bss = obj.data(".bss")
+        if bss is not None and LOST_VARIABLE in bss:
+            self._lost_counter = ctypes.c_uint64.from_address(bss.address(LOST_VARIABLE))
+        for operator in self.operators:
+            operator.start(obj)
+            self._stack.callback(operator.stop)
+        self._ring = RingBuffer(ring_map.fd, ring_map.max_entries)
+        self._stack.callback(self._ring.close)
+        for program in obj.programs:
+            if program.autoload:
+                link = attach(program)
+                self._links.append(link)
+        self._stack.callback(self._detach)
+
+    def _configure(self, obj: BpfObject, kernel: dict[str, int | str]) -> None:
+        """Sets the in-kernel filters and skips programs whose hook this kernel lacks."""
+        rodata = obj.data(".rodata")
+        for name, value in kernel.items():
+            variable = f"gadget_filter_{name}"
+            if rodata is None or variable not in rodata:
+                continue
+            if isinstance(value, str):
+                rodata.write(variable, value.encode())
+                continue
+            rodata.write(variable, int(value).to_bytes(4, "little"))
+            flag = f"gadget_filter_by_{name}"
+            if flag in rodata:
+                rodata.write(flag, b"\1")
+        missing = []
+        for program in obj.programs:
+            hook = _tracepoint(program.section)
+            if hook and not features.tracepoint_exists(*hook):
+                program.autoload = False
+                missing.append("/".join(hook))
+        if missing and not any(p.autoload for p in obj.programs):
+            raise NotSupportedError(
+                missing[0],
+                f"run {self.spec.title}: this kernel has none of its hooks ({', '.join(missing)})",
+            )
+
+    # --- run ---------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ends `batches()` at its next wake-up; safe from another thread or a signal."""
+        self._stopping.set()
+
+    def _new_losses(self) -> int:
+        if self._lost_counter is None:
+            return 0
+        total = self._lost_counter.value
+        fresh = total - self.lost_total
+        self.lost_total = total
+        return fresh
+
+    def _read(self) -> list[Event]:
+        assert self._ring is not None
+        events: list[Event] = []
+        self._ring.drain(self._decode, events, BATCH)
+        for operator in self.operators:
+            events = operator.process(events)
+        assert self.filter is not None
+        return self.filter.apply(events)
+
+    def batches(self) -> Iterator[Batch]:
+        """Yields batches until the timeout, `stop()`, or the consumer stops iterating."""
+        assert self._ring is not None
+        ring = self._ring
+        timeout = self.options.timeout
+        deadline = time.monotonic() + timeout if timeout > 0 else None
+        while not self._stopping.is_set():
+            wait = IDLE_WAKEUP
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                wait = min(wait, remaining)
+            if ring.wait(wait):
+                events = self._read()
+                lost = self._new_losses()
+                if events or lost:
+                    yield Batch(events, lost)
+            elif lost := self._new_losses():
+                yield Batch([], lost)
+        # What the kernel sent before we detached is still ours to show.
+        self._detach()
+        while ring.pending():
+            events = self._read()
+            lost = self._new_losses()
+            if events or lost:
+                yield Batch(events, lost)
+        if lost := self._new_losses():
+            yield Batch([], lost)
+
+    # --- stop --------------------------------------------------------------
+
+    def _detach(self) -> None:
+        while self._links:
+            self._links.pop().destroy()
+
+    def close(self) -> None:
+        """Detaches, unmaps and closes everything, in reverse order; idempotent."""
+        self._stack.close()
+
+
+def _tracepoint(section: str) -> tuple[str, str] | None:
+    for prefix in _TRACEPOINT_SECTIONS:
+        if section.startswith(prefix):
+            category, _, name = section.removeprefix(prefix).partition("/")
+            return category, name
+    return None

@@ -1,0 +1,201 @@
+"""Fields: what a gadget's events carry, and how each one is shown and filtered.
+
+A field's meaning comes from the semantic typedef of its C member (see
+``include/espia/types.h``): one table here maps each typedef to its
+rendering, its default visibility and the in-kernel filter it can use.  So a
+user gadget that declares ``gadget_errno err`` gets ERR and ERRNAME exactly
+like the built-in ones, without a line of Python.
+
+Every field is read with a Python expression over an event ``e`` (``e.pid``,
+``e.container.k8s.pod``).  Stages compile those expressions into one
+function each (see ``espia.pipeline``), which keeps the per-event path free
+of dictionary lookups and per-field calls.
+"""
+
+from __future__ import annotations
+
+import errno
+import shlex
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any
+
+
+class ValueKind(Enum):
+    """The Python type of a field's raw value."""
+
+    INT = "int"
+    STR = "str"
+    BOOL = "bool"
+    MAP = "map"  # str -> str, e.g. pod labels
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a gadget's events.
+
+    ``expr`` reads the raw value from an event ``e``.  ``render`` turns the raw
+    value into text for columns, regex filters and (when ``json_text``) JSON;
+    without it the text is ``str(value)``.  ``untrusted`` strings come from the
+    traced system and are escaped before they reach a terminal.  ``kernel``
+    names the in-kernel filter (``pid`` -> ``gadget_filter_pid``) an equality
+    term on this field can be pushed into.
+    """
+
+    name: str
+    expr: str
+    kind: ValueKind
+    description: str = ""
+    render: Callable[[Any], str] | None = None
+    json_text: bool = False
+    hidden: bool = False
+    width: int = 0
+    right: bool = False
+    untrusted: bool = False
+    kernel: str | None = None
+
+    @property
+    def header(self) -> str:
+        return self.name.upper()
+
+    def text(self, value: Any) -> str:
+        if self.render:
+            return self.render(value)
+        if self.kind is ValueKind.MAP:
+            return labels_text(value)
+        return str(value)
+
+    def with_options(self, **options: Any) -> Field:
+        return replace(self, **options)
+
+
+# --- renderers -----------------------------------------------------------------
+
+
+def labels_text(labels: Any) -> str:
+    """ "app=web,tier=front" (sorted, so that a filter or a diff sees one spelling)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def errno_name(value: int) -> str:
+    """ "ENOENT" for 2 or -2; "" for 0."""
+    return errno.errorcode.get(abs(value), str(value)) if value else ""
+
+
+_ACCESS = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR", 3: "O_ACCMODE"}
+# Bits of asm-generic/fcntl.h (x86 and arm64 agree on these).
+_OPEN_BITS = (
+    (0o100, "O_CREAT"),
+    (0o200, "O_EXCL"),
+    (0o400, "O_NOCTTY"),
+    (0o1000, "O_TRUNC"),
+    (0o2000, "O_APPEND"),
+    (0o4000, "O_NONBLOCK"),
+    (0o10000, "O_DSYNC"),
+    (0o20000, "O_ASYNC"),
+    (0o40000, "O_DIRECT"),
+    (0o100000, "O_LARGEFILE"),
+    (0o200000, "O_DIRECTORY"),
+    (0o400000, "O_NOFOLLOW"),
+    (0o1000000, "O_NOATIME"),
+    (0o2000000, "O_CLOEXEC"),
+    (0o4000000, "__O_SYNC"),
+    (0o10000000, "O_PATH"),
+    (0o20000000, "__O_TMPFILE"),
+)
+
+
+def open_flags(value: int) -> str:
+    """ "O_WRONLY|O_CREAT|O_TRUNC" for 0o1101: access mode first, then flags in bit order."""
+    names = [_ACCESS[value & 3]]
+    rest = value & ~3
+    for bit, name in _OPEN_BITS:
+        if rest & bit:
+            names.append(name)
+            rest &= ~bit
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names)
+
+
+def file_mode(value: int) -> str:
+    """ "0644" (with the type, "-rw-r--r--", where the mode carries one)."""
+    if stat.S_IFMT(value):
+        return stat.filemode(value)
+    return f"0{value & 0o7777:o}" if value else "0"
+
+
+class BootClock:
+    """Turns bpf_ktime_get_boot_ns() values into wall-clock time.
+
+    The offset between the two clocks is taken once; suspend is counted by
+    the boot clock, so the offset holds.
+    """
+
+    def __init__(self) -> None:
+        self.offset_ns = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+    def iso(self, boot_ns: int) -> str:
+        wall = boot_ns + self.offset_ns
+        seconds, nanos = divmod(wall, 1_000_000_000)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+
+
+BOOT_CLOCK = BootClock()
+
+
+def quote_args(args: list[str]) -> str:
+    """Shell-quoted arguments: `sh -c 'echo hi'`, so that spaces stay readable."""
+    return " ".join(shlex.quote(a) for a in args)
+
+
+# --- semantic types ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticType:
+    """What a typedef of types.h means for a field of that type."""
+
+    kind: ValueKind
+    render: Callable[[Any], str] | None = None
+    json_text: bool = False
+    hidden: bool = False
+    width: int = 0
+    right: bool = False
+    untrusted: bool = False
+    kernel: str | None = None
+    # A companion field "<name><suffix>" computed from this one (ERR -> ERRNAME).
+    companion: tuple[str, Callable[[Any], str]] | None = None
+
+
+SEMANTIC_TYPES: dict[str, SemanticType] = {
+    "gadget_timestamp": SemanticType(
+        ValueKind.INT, render=BOOT_CLOCK.iso, json_text=True, hidden=True, width=30
+    ),
+    "gadget_mntns_id": SemanticType(ValueKind.INT, hidden=True, width=10, right=True),
+    "gadget_netns_id": SemanticType(ValueKind.INT, hidden=True, width=10, right=True),
+    "gadget_comm": SemanticType(ValueKind.STR, width=16, untrusted=True, kernel="comm"),
+    "gadget_pid": SemanticType(ValueKind.INT, width=7, right=True, kernel="pid"),
+    "gadget_tid": SemanticType(ValueKind.INT, width=7, right=True, kernel="tid"),
+    "gadget_ppid": SemanticType(ValueKind.INT, width=7, right=True),
+    "gadget_uid": SemanticType(ValueKind.INT, hidden=True, width=6, right=True, kernel="uid"),
+    "gadget_gid": SemanticType(ValueKind.INT, hidden=True, width=6, right=True, kernel="gid"),
+    "gadget_errno": SemanticType(
+        ValueKind.INT, width=4, right=True, companion=("name", errno_name)
+    ),
+    "gadget_syscall_ret": SemanticType(
+        ValueKind.INT, width=4, right=True, companion=("name", errno_name)
+    ),
+    "gadget_file_flags": SemanticType(
+        ValueKind.INT, render=open_flags, json_text=True, hidden=True, width=24
+    ),
+    "gadget_file_mode": SemanticType(
+        ValueKind.INT, render=file_mode, json_text=True, hidden=True, width=6
+    ),
+    "gadget_string_list": SemanticType(ValueKind.STR, untrusted=True),
+    "gadget_path_components": SemanticType(ValueKind.STR, untrusted=True, width=24),
+    "gadget_truncated": SemanticType(ValueKind.BOOL, hidden=True, width=5),
+}

@@ -1,0 +1,187 @@
+"""The event schema of a gadget: its fields, read from the BTF of its object.
+
+``GADGET_TRACER(name, map, type)`` leaves a variable named
+``gadget_tracer__<name>__<map>`` of type ``struct type *`` in the object's
+BTF.  From it we learn which ring buffer carries the events and what they
+look like; each member of the struct becomes a :class:`Field` whose meaning
+comes from its semantic typedef, refined by gadget.yaml.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from espia.ebpf.btf import Btf, Kind, Leaf, Scalar
+from espia.errors import LoadError, UsageError
+from espia.gadget.event import Event
+from espia.gadget.fields import SEMANTIC_TYPES, Field, SemanticType, ValueKind
+from espia.gadget.spec import GadgetSpec
+from espia.pipeline._codegen import getter
+
+TRACER_PREFIX = "gadget_tracer__"
+
+
+@dataclass(frozen=True, slots=True)
+class Tracer:
+    """A stream of events: the ring buffer `map_name` carrying `struct struct_name`."""
+
+    name: str
+    map_name: str
+    struct_name: str
+    struct_id: int
+
+
+def find_tracer(btf: Btf, source: str) -> Tracer:
+    """The gadget's tracer marker; `source` names the object in errors."""
+    tracers = []
+    for var in btf.datasec(".rodata"):
+        if not var.name.startswith(TRACER_PREFIX):
+            continue
+        name, _, map_name = var.name.removeprefix(TRACER_PREFIX).partition("__")
+        pointer = btf.skip_qualifiers(var.type_id)
+        struct_id = btf.skip_qualifiers(btf.target(pointer))
+        if btf.kind(pointer) is not Kind.PTR or btf.kind(struct_id) is not Kind.STRUCT:
+            raise LoadError(f"read {source}: GADGET_TRACER({name}) does not name a struct")
+        tracers.append(Tracer(name, map_name, btf.name(struct_id), struct_id))
+    if not tracers:
+        raise LoadError(f"read {source}: no GADGET_TRACER(name, map, struct) marker")
+    if len(tracers) > 1:
+        raise LoadError(f"read {source}: more than one GADGET_TRACER; espia runs one per gadget")
+    return tracers[0]
+
+
+def attribute(name: str) -> str:
+    """The Python attribute of a struct member: "src.port" -> "src_port"."""
+    return name.replace(".", "_")
+
+
+def _semantic(leaf: Leaf) -> SemanticType | None:
+    for typedef in leaf.typedefs:
+        if typedef in SEMANTIC_TYPES:
+            return SEMANTIC_TYPES[typedef]
+    return None
+
+
+def _plain(leaf: Leaf) -> SemanticType:
+    """What a member without a semantic typedef is: a number, a string, a flag or bytes."""
+    if leaf.scalar is Scalar.CHARS:
+        return SemanticType(ValueKind.STR, untrusted=True, width=16)
+    if leaf.scalar is Scalar.BOOL:
+        return SemanticType(ValueKind.BOOL, width=5)
+    if leaf.scalar is Scalar.BYTES:
+        return SemanticType(ValueKind.STR, hidden=True)
+    if leaf.scalar is Scalar.ENUM:
+        names = dict((value, name) for name, value in leaf.enum_values)
+        return SemanticType(
+            ValueKind.INT, render=lambda v: names.get(v, str(v)), json_text=True, width=10
+        )
+    return SemanticType(ValueKind.INT, width=8, right=True)
+
+
+def _field(leaf: Leaf, semantic: SemanticType, options: dict[str, object]) -> Field:
+    base = Field(
+        name=leaf.name,
+        expr=f"e.{attribute(leaf.name)}",
+        kind=semantic.kind,
+        render=semantic.render,
+        json_text=semantic.json_text,
+        hidden=semantic.hidden,
+        width=semantic.width,
+        right=semantic.right,
+        untrusted=semantic.untrusted,
+        kernel=semantic.kernel,
+    )
+    return base.with_options(**options) if options else base
+
+
+@dataclass(frozen=True)
+class EventSchema:
+    """Everything the pipeline needs to know about one gadget's events."""
+
+    spec: GadgetSpec
+    tracer: Tracer
+    leaves: tuple[Leaf, ...]
+    record_size: int
+    fields: tuple[Field, ...]
+    event_class: type[Event]
+
+    def join_key(self) -> tuple[str, str] | None:
+        """("mntns" or "netns", attribute) of the member that ties events to containers.
+
+        A mount namespace wins: it names one container, a network namespace a pod.
+        """
+        for kind in ("mntns", "netns"):
+            for leaf in self.leaves:
+                if f"gadget_{kind}_id" in leaf.typedefs:
+                    return kind, attribute(leaf.name)
+        return None
+
+    def field(self, name: str) -> Field:
+        """The field called `name`, case-insensitively; a UsageError that suggests otherwise."""
+        wanted = name.strip().lower()
+        for field in self.fields:
+            if field.name.lower() == wanted:
+                return field
+        names = [f.name.lower() for f in self.fields]
+        close = difflib.get_close_matches(wanted, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(
+            f"{self.spec.title} has no field {name!r}{hint}; "
+            f"see `espia {self.spec.title} --help` for its fields"
+        )
+
+
+def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> EventSchema:
+    """Reads the event struct from `btf` and makes the gadget's fields and Event class.
+
+    `extra` are the fields enrichment stages add (container, pod...); they
+    come first, as the K8S columns do in the seed's outputs.
+    """
+    tracer = find_tracer(btf, str(spec.object_path))
+    leaves = tuple(btf.flatten(tracer.struct_id))
+    unknown = set(spec.field_options) - {leaf.name for leaf in leaves}
+    if unknown:
+        raise LoadError(
+            f"read {spec.folder}/gadget.yaml: fields {', '.join(sorted(unknown))} "
+            f"are not members of struct {tracer.struct_name}"
+        )
+    own: list[Field] = []
+    for leaf in leaves:
+        semantic = _semantic(leaf) or _plain(leaf)
+        field = _field(leaf, semantic, spec.field_options.get(leaf.name, {}))
+        own.append(field)
+        if semantic.companion:
+            suffix, render = semantic.companion
+            own.append(
+                Field(
+                    name=f"{leaf.name}{suffix}",
+                    expr=field.expr,
+                    kind=ValueKind.STR,
+                    description=f"{field.header} by name",
+                    render=render,
+                    json_text=True,
+                    hidden=True,
+                    width=10,
+                )
+            )
+    fields = (*extra, *own)
+    event_class = _event_class(spec, leaves, fields)
+    return EventSchema(spec, tracer, leaves, btf.size(tracer.struct_id), fields, event_class)
+
+
+def _event_class(spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field, ...]) -> type:
+    name = "".join(part.capitalize() for part in spec.name.replace("-", "_").split("_")) + "Event"
+    cls = type(
+        name,
+        (Event,),
+        {
+            "__slots__": tuple(attribute(leaf.name) for leaf in leaves),
+            "__module__": "espia.gadgets",
+            "gadget": spec.title,
+            "fields": fields,
+        },
+    )
+    cls._getters = tuple((field, getter(field.expr)) for field in fields)
+    return cls

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * In-kernel selection of the current task.  User space turns filter terms
+ * (pid:N, tid:N, uid:N, gid:N, comm:NAME) and container selectors (a set of
+ * mount namespaces) into these read-only globals and this map before load;
+ * the verifier then removes the checks that are not in use.
+ *
+ * A gadget calls gadget_should_discard_current() once, early, where the
+ * current task is the one its event describes.
+ */
+#ifndef __ESPIA_FILTER_BPF_H
+#define __ESPIA_FILTER_BPF_H
+
+const volatile __u32 gadget_filter_pid = 0;       /* 0: any */
+const volatile __u32 gadget_filter_tid = 0;       /* 0: any */
+const volatile bool gadget_filter_by_uid = false;
+const volatile __u32 gadget_filter_uid = 0;
+const volatile bool gadget_filter_by_gid = false;
+const volatile __u32 gadget_filter_gid = 0;
+const volatile char gadget_filter_comm[TASK_COMM_LEN] = {}; /* "": any */
+const volatile bool gadget_filter_by_mntns = false;
+
+/* Values of gadget_mntns_filter: what to do with a mount namespace's events. */
+#define GADGET_MNTNS_DROP 0
+#define GADGET_MNTNS_KEEP 1
+
+/*
+ * Mount namespaces user space has classified.  A namespace that is not in
+ * the map yet (a container that started a moment ago) is let through, so
+ * that user space can classify it: nothing is dropped before it is known.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} gadget_mntns_filter SEC(".maps");
+
+static __always_inline __u64 gadget_current_mntns(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+}
+
+static __always_inline bool gadget_mntns_dropped(__u64 mntns)
+{
+	__u8 *verdict;
+
+	if (!gadget_filter_by_mntns)
+		return false;
+	verdict = bpf_map_lookup_elem(&gadget_mntns_filter, &mntns);
+	return verdict && *verdict == GADGET_MNTNS_DROP;
+}
+
+static __always_inline bool gadget_comm_differs(void)
+{
+	char comm[TASK_COMM_LEN];
+
+	if (!gadget_filter_comm[0])
+		return false;
+	bpf_get_current_comm(comm, sizeof(comm));
+	for (int i = 0; i < TASK_COMM_LEN; i++) {
+		if (comm[i] != gadget_filter_comm[i])
+			return true;
+		if (!comm[i])
+			break;
+	}
+	return false;
+}
+
+static __always_inline bool gadget_should_discard_current(void)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid;
+
+	if (gadget_filter_pid && (__u32)(pid_tgid >> 32) != gadget_filter_pid)
+		return true;
+	if (gadget_filter_tid && (__u32)pid_tgid != gadget_filter_tid)
+		return true;
+	if (gadget_filter_by_uid || gadget_filter_by_gid) {
+		uid_gid = bpf_get_current_uid_gid();
+		if (gadget_filter_by_uid && (__u32)uid_gid != gadget_filter_uid)
+			return true;
+		if (gadget_filter_by_gid && (__u32)(uid_gid >> 32) != gadget_filter_gid)
+			return true;
+	}
+	if (gadget_comm_differs())
+		return true;
+	return gadget_mntns_dropped(gadget_current_mntns());
+}
+
+#endif /* __ESPIA_FILTER_BPF_H */

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Semantic types for gadget event fields.
+ *
+ * espia reads an event's layout from the BTF of its struct; these typedef
+ * names survive in BTF and tell user space what a field means, so that one
+ * renderer and one enricher serve every gadget (built-in or user-written):
+ * a gadget_mntns_id is joined with containers, a gadget_errno is shown with
+ * its name, a gadget_file_flags as O_WRONLY|O_CREAT, and so on.  A field of
+ * a plain type (__u32, char[]) is shown as it is.
+ */
+#ifndef __ESPIA_TYPES_H
+#define __ESPIA_TYPES_H
+
+/* Nanoseconds since boot (bpf_ktime_get_boot_ns); shown as wall-clock time. */
+typedef __u64 gadget_timestamp;
+/* Mount namespace inode: the key that ties an event to its container. */
+typedef __u64 gadget_mntns_id;
+/* Network namespace inode: the key for network gadgets. */
+typedef __u32 gadget_netns_id;
+/* A task's command name (char[16]). */
+typedef char gadget_comm;
+/*
+ * The task that caused the event (the current task where it is recorded):
+ * equality filters on these are applied in the kernel, before any copy.
+ */
+typedef __u32 gadget_pid;
+typedef __u32 gadget_tid;
+typedef __u32 gadget_ppid;
+typedef __u32 gadget_uid;
+typedef __u32 gadget_gid;
+/* A positive errno value, 0 on success; its name is available too. */
+typedef __u32 gadget_errno;
+/* A syscall return value: negative errno on failure. */
+typedef __s32 gadget_syscall_ret;
+/* open(2) flags, shown as O_WRONLY|O_CREAT. */
+typedef __u32 gadget_file_flags;
+/* A file mode, shown in octal with its type bits. */
+typedef __u16 gadget_file_mode;
+/*
+ * NUL-separated strings (an argv), shown shell-quoted and joined by spaces.
+ * A gadget_truncated member named <field>_truncated marks the list as cut
+ * short, and the list is shown with a trailing " [...]" marker (which a
+ * quoted argument can never look like).
+ */
+typedef char gadget_string_list;
+/* Non-zero when a bounded copy (args, a path) was cut short (see above). */
+typedef __u8 gadget_truncated;
+/*
+ * A path as NUL-separated components from the leaf up to the root: walking
+ * dentries upwards is all the verifier has to check, user space reverses it.
+ */
+typedef char gadget_path_components;
+
+#endif /* __ESPIA_TYPES_H */

@@ -1,0 +1,115 @@
+"""Columns: an aligned table, the header first, a line per event.
+
+The row formatter is generated once for the chosen columns (one f-string),
+so a row costs one call.  Strings from the traced system pass through
+`escape_control`; values wider than their column are kept whole.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TextIO
+
+from espia.errors import UsageError
+from espia.gadget.event import Event
+from espia.gadget.fields import Field, ValueKind
+from espia.output._text import escape_control
+from espia.output.base import lost_message
+from espia.pipeline._codegen import compile_function
+
+
+def _find(fields: tuple[Field, ...], name: str) -> Field:
+    wanted = name.strip().lower()
+    for field in fields:
+        if field.name.lower() == wanted:
+            return field
+    names = [f.name.lower() for f in fields]
+    close = difflib.get_close_matches(wanted, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(f"unknown column {name.strip()!r}{hint}; available: {', '.join(names)}")
+
+
+def select_columns(
+    fields: tuple[Field, ...], default: list[str], request: str
+) -> tuple[Field, ...]:
+    """Applies `columns=a,b` (exactly these) or `columns=+a,-b` (change the defaults)."""
+    names = [n.strip() for n in request.split(",") if n.strip()]
+    if not names:
+        return tuple(_find(fields, n) for n in default)
+    relative = [n[0] in "+-" for n in names]
+    if any(relative) and not all(relative):
+        raise UsageError(
+            f"columns {request!r}: either list the columns, or change the defaults with +name,-name"
+        )
+    if not any(relative):
+        return tuple(_find(fields, n) for n in names)
+    chosen = [_find(fields, n) for n in default]
+    for name in names:
+        field = _find(fields, name[1:])
+        if name[0] == "+":
+            if field not in chosen:
+                chosen.append(field)
+        elif field in chosen:
+            chosen.remove(field)
+    if not chosen:
+        raise UsageError(f"columns {request!r}: no column left to show")
+    return tuple(chosen)
+
+
+def _width(field: Field) -> int:
+    return max(field.width, len(field.header))
+
+
+def _cell(field: Field, index: int, scope: dict[str, object]) -> str:
+    """The f-string replacement field for one column."""
+    value = f"({field.expr})"
+    if field.render is not None or field.kind is ValueKind.MAP:
+        scope[f"_render{index}"] = field.text
+        value = f"_render{index}({value})"
+    elif field.kind is not ValueKind.STR:
+        value = f"str({value})"
+    if field.untrusted:
+        value = f"_escape({value})"
+    return value
+
+
+class ColumnsOutput:
+    """Writes events as an aligned table."""
+
+    def __init__(self, columns: tuple[Field, ...], out: TextIO, err: TextIO) -> None:
+        self.columns = columns
+        self.out = out
+        self.err = err
+        scope: dict[str, object] = {"_escape": escape_control}
+        parts = []
+        for index, field in enumerate(columns):
+            cell = _cell(field, index, scope)
+            last = index == len(columns) - 1
+            align = ">" if field.right else "<"
+            parts.append(f"{{{cell}}}" if last else f"{{{cell}:{align}{_width(field)}}}")
+        source = 'def row(e):\n    return f"' + " ".join(parts) + '\\n"\n'
+        self._row = compile_function("row", source, scope)
+
+    def header(self) -> str:
+        cells = []
+        for index, field in enumerate(self.columns):
+            last = index == len(self.columns) - 1
+            width = 0 if last else _width(field)
+            cells.append(field.header.rjust(width) if field.right else field.header.ljust(width))
+        return " ".join(cells).rstrip() + "\n"
+
+    def begin(self) -> None:
+        self.out.write(self.header())
+        self.out.flush()
+
+    def write(self, events: list[Event]) -> None:
+        if events:
+            self.out.write("".join(map(self._row, events)))
+            self.out.flush()
+
+    def lost(self, count: int, total: int) -> None:
+        self.err.write(lost_message(count, total) + "\n")
+        self.err.flush()
+
+    def end(self) -> None:
+        self.out.flush()

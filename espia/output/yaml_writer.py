@@ -1,0 +1,40 @@
+"""YAML: one document per event, for humans and for tools that prefer YAML."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from espia.gadget.event import Event
+from espia.gadget.fields import Field
+
+
+class YamlOutput:
+    """A `---` document per event; lost events as a `lost_events` document."""
+
+    def __init__(self, fields: tuple[Field, ...], out: TextIO, err: TextIO) -> None:
+        import yaml  # lazily: only this output needs it at run time
+
+        self.out = out
+        self.err = err
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        self._dump = lambda data: yaml.dump(
+            data, Dumper=dumper, sort_keys=False, allow_unicode=True, explicit_start=True
+        )
+
+    def begin(self) -> None:
+        pass
+
+    def _document(self, data: dict[str, Any]) -> None:
+        self.out.write(self._dump(data))
+
+    def write(self, events: list[Event]) -> None:
+        for event in events:
+            self._document(event.to_dict())
+        self.out.flush()
+
+    def lost(self, count: int, total: int) -> None:
+        self._document({"lost_events": count, "lost_total": total})
+        self.out.flush()
+
+    def end(self) -> None:
+        self.out.flush()

@@ -1,0 +1,147 @@
+"""Decode: ring-buffer records to Event objects, with a decoder made from BTF.
+
+The decoder is one generated function per gadget: a single
+``struct.unpack_from`` for the fixed members, then the string conversions
+the semantic types ask for.  A trailing char array may be cut short by the
+program (``gadget_output`` sends only the used length), so it is read from
+the record's actual length, not the struct's size.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from espia.containers.model import NO_CONTAINER
+from espia.ebpf.btf import Leaf, Scalar
+from espia.errors import EspiaError
+from espia.gadget.event import Event
+from espia.gadget.fields import quote_args
+from espia.gadget.schema import EventSchema, attribute
+from espia.pipeline._codegen import compile_function
+
+_UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_SIGNED = {1: "b", 2: "h", 4: "i", 8: "q"}
+_STRING_TAILS = {Scalar.CHARS}
+TRUNCATED_MARKER = " [...]"
+
+
+def cstring(raw: bytes) -> str:
+    """A NUL-terminated C string; bytes that are not UTF-8 are kept as \\xNN."""
+    return raw.partition(b"\0")[0].decode("utf-8", "backslashreplace")
+
+
+class _Interned(dict[bytes, str]):
+    """cstring() with memory: comms repeat, so decode each once.
+
+    Bounded, so that a workload inventing names cannot grow it forever.
+    """
+
+    def __missing__(self, raw: bytes) -> str:
+        if len(self) > 4096:
+            self.clear()
+        text = self[raw] = cstring(raw)
+        return text
+
+
+def string_list(raw: bytes, truncated: bool = False) -> str:
+    """NUL-separated strings (an argv) shell-quoted; a marker if it was cut short."""
+    parts = raw.split(b"\0")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    text = quote_args([p.decode("utf-8", "backslashreplace") for p in parts])
+    return text + TRUNCATED_MARKER if truncated else text
+
+
+def path_components(raw: bytes) -> str:
+    """ "c\\0b\\0a\\0" (leaf first, as the kernel walked it) -> "/a/b/c"."""
+    parts = [p for p in raw.split(b"\0") if p and p != b"/"]
+    if not parts:
+        return "/" if raw[:1] == b"/" else ""
+    return "/" + "/".join(p.decode("utf-8", "backslashreplace") for p in reversed(parts))
+
+
+def _code(leaf: Leaf) -> str:
+    if leaf.scalar in (Scalar.CHARS, Scalar.BYTES):
+        return f"{leaf.size}s"
+    if leaf.scalar is Scalar.BOOL:
+        return "?" if leaf.size == 1 else _UNSIGNED[leaf.size]
+    if leaf.scalar is Scalar.SINT:
+        return _SIGNED[leaf.size]
+    return _UNSIGNED[leaf.size]
+
+
+def _converter(leaf: Leaf) -> str:
+    """The function the raw unpacked value of `leaf` goes through, by name."""
+    if "gadget_string_list" in leaf.typedefs:
+        return "_string_list"
+    if "gadget_path_components" in leaf.typedefs:
+        return "_path"
+    if "gadget_comm" in leaf.typedefs:
+        return "_comms.__getitem__"
+    if leaf.scalar is Scalar.CHARS:
+        return "_cstring"
+    if leaf.scalar is Scalar.BOOL:
+        return "bool"
+    if leaf.scalar is Scalar.BYTES:
+        return "bytes.hex"
+    return ""
+
+
+def _call(function: str, args: str) -> str:
+    return f"{function}({args})" if function else args
+
+
+def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
+    """A function (buffer, offset, length) -> Event for `schema`'s records."""
+    leaves = list(schema.leaves)
+    tail: Leaf | None = None
+    if leaves and leaves[-1].scalar in _STRING_TAILS:
+        tail = leaves.pop()
+    fmt = ["<"]
+    position = 0
+    for leaf in leaves:
+        if leaf.offset < position:
+            raise EspiaError(f"decode {schema.spec.title}: overlapping member {leaf.name}")
+        fmt.append("x" * (leaf.offset - position))
+        fmt.append(_code(leaf))
+        position = leaf.offset + leaf.size
+    fixed = struct.Struct("".join(fmt))
+
+    truncation = {
+        leaf.name.removesuffix("_truncated"): i
+        for i, leaf in enumerate(leaves)
+        if "gadget_truncated" in leaf.typedefs
+    }
+    lines = ["def decode(buf, off, length):"]
+    lines.append("    v = _unpack(buf, off)" if leaves else "    v = ()")
+    lines.append("    e = _new(_Event)")
+    for i, leaf in enumerate(leaves):
+        convert = _converter(leaf)
+        value = f"v[{i}]"
+        if convert == "_string_list" and leaf.name in truncation:
+            value = f"v[{i}], v[{truncation[leaf.name]}]"
+        lines.append(f"    e.{attribute(leaf.name)} = {_call(convert, value)}")
+    if tail is not None:
+        convert = _converter(tail)
+        value = f"buf[off + {tail.offset}:off + length]"
+        if convert == "_string_list" and tail.name in truncation:
+            value += f", v[{truncation[tail.name]}]"
+        lines.append(f"    e.{attribute(tail.name)} = {_call(convert, value)}")
+    lines.append("    e.container = _NO_CONTAINER")
+    lines.append("    return e")
+    return compile_function(
+        "decode",
+        "\n".join(lines) + "\n",
+        {
+            "_unpack": fixed.unpack_from,
+            "_new": object.__new__,
+            "_Event": schema.event_class,
+            "_cstring": cstring,
+            "_comms": _Interned(),
+            "_string_list": string_list,
+            "_path": path_components,
+            "_NO_CONTAINER": NO_CONTAINER,
+        },
+    )
