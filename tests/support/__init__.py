@@ -1,0 +1,1 @@
+"""Helpers shared by espia's test suites (real services, no mocks)."""
