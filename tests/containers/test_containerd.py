@@ -20,9 +20,7 @@ def cgroup_of(pid: int) -> str:
     return next(line[3:] for line in lines if line.startswith("0::"))
 
 
-def expected(
-    cid: str, pid: int, name: str, labels: dict[str, str], k8s: K8sMeta | None
-) -> Container:
+def expected(cid: str, pid: int, name: str, labels: dict[str, str], k8s: K8sMeta) -> Container:
     return Container(
         id=cid,
         name=name,
@@ -48,7 +46,7 @@ def test_lists_a_plain_container_with_kernel_ids(containerd_socket: str, rootfs:
     cid = unique("plain")
     with Ctr(containerd_socket, "default").running(cid, rootfs, labels={"tier": "db"}) as pid:
         found = {c.id: c for c in runtime.list_containers()}
-        assert found[cid] == expected(cid, pid, cid, {TEST_LABEL: "1", "tier": "db"}, None)
+        assert found[cid] == expected(cid, pid, cid, {TEST_LABEL: "1", "tier": "db"}, K8sMeta())
     assert found[cid].mntns != os.stat("/proc/self/ns/mnt").st_ino
 
 
@@ -141,7 +139,7 @@ def test_watch_reports_one_start_and_one_stop(containerd_socket: str, rootfs: Pa
         started = watcher.next(cid)
         assert started.kind is ContainerEventKind.STARTED
         assert started.container == expected(
-            cid, pid, cid, {TEST_LABEL: "1", "tier": "cache"}, None
+            cid, pid, cid, {TEST_LABEL: "1", "tier": "cache"}, K8sMeta()
         )
         ctr.remove(cid)
         stopped = watcher.next(cid)

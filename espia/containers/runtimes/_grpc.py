@@ -20,6 +20,9 @@ T = TypeVar("T")
 Metadata = Sequence[tuple[str, str]]
 
 CALL_TIMEOUT = 10.0
+# Connecting is a version call: a socket that accepts and never speaks gRPC
+# must not hold detect() for the full call timeout.
+PING_TIMEOUT = 3.0
 _MAX_MESSAGE = 64 << 20  # a node with thousands of containers answers List with megabytes
 
 
@@ -114,7 +117,9 @@ class GrpcClient:
                 probe(self.runtime, self.path)
             except RuntimeUnavailable as down:
                 return down
-        return unavailable(self.runtime, action, f"{exc.code().name.lower()}: {exc.details()}")
+        code, details = exc.code().name.lower().replace("_", " "), exc.details() or ""
+        cause = code if details.lower() in ("", code) else f"{code}: {details}"
+        return unavailable(self.runtime, action, cause)
 
     def close(self) -> None:
         """Cancel streams and close the channel; idempotent and thread-safe."""

@@ -34,6 +34,8 @@ _SANDBOX_TYPES = frozenset({"sandbox", "podsandbox"})
 # Keys the kubelet and the runtimes add to a sandbox's labels; the rest are the pod's own.
 _SYSTEM_PREFIXES = ("io.kubernetes.", "io.cri-containerd.")
 
+_NOT_IN_A_POD = K8sMeta()
+
 PodLabelsOf = Callable[[str], Mapping[str, str]]
 
 
@@ -58,8 +60,8 @@ def pod_labels(sandbox_labels: Mapping[str, str]) -> Mapping[str, str]:
     )
 
 
-def k8s_meta(meta: Mapping[str, str], pod_labels_of: PodLabelsOf | None = None) -> K8sMeta | None:
-    """The pod identity in ``meta`` (labels over annotations), or None outside Kubernetes.
+def k8s_meta(meta: Mapping[str, str], pod_labels_of: PodLabelsOf | None = None) -> K8sMeta:
+    """The pod identity in ``meta`` (labels over annotations); empty outside Kubernetes.
 
     ``pod_labels_of(sandbox_id)`` returns the sandbox's raw labels; it is only
     called for pod containers that name their sandbox.
@@ -67,14 +69,13 @@ def k8s_meta(meta: Mapping[str, str], pod_labels_of: PodLabelsOf | None = None) 
     namespace = _first(meta, _NAMESPACE)
     pod = _first(meta, _POD)
     if not namespace and not pod:
-        return None
+        return _NOT_IN_A_POD
     sandbox = sandbox_id(meta)
-    labels = pod_labels(pod_labels_of(sandbox)) if sandbox and pod_labels_of else None
     return K8sMeta(
         namespace=namespace,
         pod=pod,
         container=_first(meta, _CONTAINER),
         pod_uid=_first(meta, _POD_UID),
-        pod_labels=labels if labels is not None else K8sMeta().pod_labels,
+        pod_labels=pod_labels(pod_labels_of(sandbox) if sandbox and pod_labels_of else {}),
         sandbox=is_sandbox(meta),
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 from espia.containers.model import Container, ContainerEvent
 
-from ._grpc import GrpcClient
+from ._grpc import PING_TIMEOUT, GrpcClient
 from ._k8s import k8s_meta
 from ._proc import process_ids
 from ._tracker import Running
@@ -78,7 +78,7 @@ class ContainerdRuntime:
         """Prove the daemon answers gRPC (a socket can accept and still not serve)."""
         from google.protobuf import empty_pb2
 
-        self._client.call(stub.Version, empty_pb2.Empty(), "get version")
+        self._client.call(stub.Version, empty_pb2.Empty(), "get version", timeout=PING_TIMEOUT)
 
     def list_containers(self) -> list[Container]:
         """Containers whose task is running (or paused), in every selected namespace."""
@@ -125,7 +125,7 @@ class ContainerdRuntime:
             return sandbox_labels[sandbox]
 
         k8s = k8s_meta(meta, pod_labels_of)
-        if k8s is None:
+        if not k8s.pod:
             name = labels.get("nerdctl/name", c.id)
         else:
             name = k8s.pod if k8s.sandbox else (k8s.container or c.id)
@@ -203,7 +203,7 @@ class ContainerdRuntime:
             cid = start.container_id
             return Container(cid, cid, self.name, pid=ids.pid, mntns=ids.mntns, netns=ids.netns)
         container = self._container(found, start.pid, namespace, self._sandbox_labels)
-        if container.k8s is not None and container.k8s.sandbox:
+        if container.k8s.sandbox:
             self._sandbox_labels[container.id] = container.labels
         return container
 

@@ -19,7 +19,7 @@ from typing import Any
 from espia.containers.model import Container, ContainerEvent
 from espia.errors import RuntimeUnavailable
 
-from ._grpc import GrpcClient
+from ._grpc import PING_TIMEOUT, GrpcClient
 from ._k8s import k8s_meta
 from ._proc import process_ids
 from ._tracker import Running
@@ -52,9 +52,8 @@ class CriRuntime:
         self._client = GrpcClient(name, socket)
         try:
             self._cri = cri_api_pb2_grpc.RuntimeServiceStub(self._client.channel)
-            self._client.call(
-                self._cri.Version, cri_api_pb2.VersionRequest(version="v1"), "get version"
-            )
+            version = cri_api_pb2.VersionRequest(version="v1")
+            self._client.call(self._cri.Version, version, "get version", timeout=PING_TIMEOUT)
         except BaseException:
             self._client.close()
             raise

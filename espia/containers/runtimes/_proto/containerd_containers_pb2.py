@@ -5,18 +5,20 @@
 # source: espia/containers/runtimes/_proto/containerd_containers.proto
 # Protobuf Python Version: 7.35.1
 """Generated protocol buffer code."""
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pool as _descriptor_pool
 from google.protobuf import runtime_version as _runtime_version
 from google.protobuf import symbol_database as _symbol_database
 from google.protobuf.internal import builder as _builder
+
 _runtime_version.ValidateProtobufRuntimeVersion(
     _runtime_version.Domain.PUBLIC,
     7,
     35,
     1,
-    '',
-    'espia/containers/runtimes/_proto/containerd_containers.proto'
+    "",
+    "espia/containers/runtimes/_proto/containerd_containers.proto",
 )
 # @@protoc_insertion_point(imports)
 
@@ -26,27 +28,31 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n<espia/containers/runtimes/_proto/containerd_containers.proto\x12!containerd.services.containers.v1\x1a\x19google/protobuf/any.proto\"\xc3\x01\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12H\n\x06labels\x18\x02 \x03(\x0b\x32\x38.containerd.services.containers.v1.Container.LabelsEntry\x12\r\n\x05image\x18\x03 \x01(\t\x12\"\n\x04spec\x18\x05 \x01(\x0b\x32\x14.google.protobuf.Any\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"!\n\x13GetContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\"W\n\x14GetContainerResponse\x12?\n\tcontainer\x18\x01 \x01(\x0b\x32,.containerd.services.containers.v1.Container\"(\n\x15ListContainersRequest\x12\x0f\n\x07\x66ilters\x18\x01 \x03(\t\"Z\n\x16ListContainersResponse\x12@\n\ncontainers\x18\x01 \x03(\x0b\x32,.containerd.services.containers.v1.Container2\x81\x02\n\nContainers\x12v\n\x03Get\x12\x36.containerd.services.containers.v1.GetContainerRequest\x1a\x37.containerd.services.containers.v1.GetContainerResponse\x12{\n\x04List\x12\x38.containerd.services.containers.v1.ListContainersRequest\x1a\x39.containerd.services.containers.v1.ListContainersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(
+    b'\n<espia/containers/runtimes/_proto/containerd_containers.proto\x12!containerd.services.containers.v1\x1a\x19google/protobuf/any.proto"\xc3\x01\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12H\n\x06labels\x18\x02 \x03(\x0b\x32\x38.containerd.services.containers.v1.Container.LabelsEntry\x12\r\n\x05image\x18\x03 \x01(\t\x12"\n\x04spec\x18\x05 \x01(\x0b\x32\x14.google.protobuf.Any\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"!\n\x13GetContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t"W\n\x14GetContainerResponse\x12?\n\tcontainer\x18\x01 \x01(\x0b\x32,.containerd.services.containers.v1.Container"(\n\x15ListContainersRequest\x12\x0f\n\x07\x66ilters\x18\x01 \x03(\t"Z\n\x16ListContainersResponse\x12@\n\ncontainers\x18\x01 \x03(\x0b\x32,.containerd.services.containers.v1.Container2\x81\x02\n\nContainers\x12v\n\x03Get\x12\x36.containerd.services.containers.v1.GetContainerRequest\x1a\x37.containerd.services.containers.v1.GetContainerResponse\x12{\n\x04List\x12\x38.containerd.services.containers.v1.ListContainersRequest\x1a\x39.containerd.services.containers.v1.ListContainersResponseb\x06proto3'
+)
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'espia.containers.runtimes._proto.containerd_containers_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(
+    DESCRIPTOR, "espia.containers.runtimes._proto.containerd_containers_pb2", _globals
+)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_CONTAINER_LABELSENTRY']._loaded_options = None
-  _globals['_CONTAINER_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINER']._serialized_start=127
-  _globals['_CONTAINER']._serialized_end=322
-  _globals['_CONTAINER_LABELSENTRY']._serialized_start=277
-  _globals['_CONTAINER_LABELSENTRY']._serialized_end=322
-  _globals['_GETCONTAINERREQUEST']._serialized_start=324
-  _globals['_GETCONTAINERREQUEST']._serialized_end=357
-  _globals['_GETCONTAINERRESPONSE']._serialized_start=359
-  _globals['_GETCONTAINERRESPONSE']._serialized_end=446
-  _globals['_LISTCONTAINERSREQUEST']._serialized_start=448
-  _globals['_LISTCONTAINERSREQUEST']._serialized_end=488
-  _globals['_LISTCONTAINERSRESPONSE']._serialized_start=490
-  _globals['_LISTCONTAINERSRESPONSE']._serialized_end=580
-  _globals['_CONTAINERS']._serialized_start=583
-  _globals['_CONTAINERS']._serialized_end=840
+    DESCRIPTOR._loaded_options = None
+    _globals["_CONTAINER_LABELSENTRY"]._loaded_options = None
+    _globals["_CONTAINER_LABELSENTRY"]._serialized_options = b"8\001"
+    _globals["_CONTAINER"]._serialized_start = 127
+    _globals["_CONTAINER"]._serialized_end = 322
+    _globals["_CONTAINER_LABELSENTRY"]._serialized_start = 277
+    _globals["_CONTAINER_LABELSENTRY"]._serialized_end = 322
+    _globals["_GETCONTAINERREQUEST"]._serialized_start = 324
+    _globals["_GETCONTAINERREQUEST"]._serialized_end = 357
+    _globals["_GETCONTAINERRESPONSE"]._serialized_start = 359
+    _globals["_GETCONTAINERRESPONSE"]._serialized_end = 446
+    _globals["_LISTCONTAINERSREQUEST"]._serialized_start = 448
+    _globals["_LISTCONTAINERSREQUEST"]._serialized_end = 488
+    _globals["_LISTCONTAINERSRESPONSE"]._serialized_start = 490
+    _globals["_LISTCONTAINERSRESPONSE"]._serialized_end = 580
+    _globals["_CONTAINERS"]._serialized_start = 583
+    _globals["_CONTAINERS"]._serialized_end = 840
 # @@protoc_insertion_point(module_scope)

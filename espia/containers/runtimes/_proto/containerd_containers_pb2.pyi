@@ -17,6 +17,7 @@ class Container(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
@@ -25,7 +26,13 @@ class Container(_message.Message):
     labels: _containers.ScalarMap[str, str]
     image: str
     spec: _any_pb2.Any
-    def __init__(self, id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., image: _Optional[str] = ..., spec: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
+    def __init__(
+        self,
+        id: _Optional[str] = ...,
+        labels: _Optional[_Mapping[str, str]] = ...,
+        image: _Optional[str] = ...,
+        spec: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...,
+    ) -> None: ...
 
 class GetContainerRequest(_message.Message):
     __slots__ = ("id",)
@@ -49,4 +56,6 @@ class ListContainersResponse(_message.Message):
     __slots__ = ("containers",)
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
     containers: _containers.RepeatedCompositeFieldContainer[Container]
-    def __init__(self, containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ...) -> None: ...
+    def __init__(
+        self, containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ...
+    ) -> None: ...

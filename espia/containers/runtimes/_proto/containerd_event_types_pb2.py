@@ -5,39 +5,43 @@
 # source: espia/containers/runtimes/_proto/containerd_event_types.proto
 # Protobuf Python Version: 7.35.1
 """Generated protocol buffer code."""
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pool as _descriptor_pool
 from google.protobuf import runtime_version as _runtime_version
 from google.protobuf import symbol_database as _symbol_database
 from google.protobuf.internal import builder as _builder
+
 _runtime_version.ValidateProtobufRuntimeVersion(
     _runtime_version.Domain.PUBLIC,
     7,
     35,
     1,
-    '',
-    'espia/containers/runtimes/_proto/containerd_event_types.proto'
+    "",
+    "espia/containers/runtimes/_proto/containerd_event_types.proto",
 )
 # @@protoc_insertion_point(imports)
 
 _sym_db = _symbol_database.Default()
 
 
-
-
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n=espia/containers/runtimes/_proto/containerd_event_types.proto\x12\x11\x63ontainerd.events\".\n\tTaskStart\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\"N\n\x08TaskExit\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\r\x12\x13\n\x0b\x65xit_status\x18\x04 \x01(\r\"P\n\nTaskDelete\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x13\n\x0b\x65xit_status\x18\x03 \x01(\r\x12\n\n\x02id\x18\x05 \x01(\t\"\x1d\n\x0f\x43ontainerDelete\x12\n\n\x02id\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(
+    b'\n=espia/containers/runtimes/_proto/containerd_event_types.proto\x12\x11\x63ontainerd.events".\n\tTaskStart\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r"N\n\x08TaskExit\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\r\x12\x13\n\x0b\x65xit_status\x18\x04 \x01(\r"P\n\nTaskDelete\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x13\n\x0b\x65xit_status\x18\x03 \x01(\r\x12\n\n\x02id\x18\x05 \x01(\t"\x1d\n\x0f\x43ontainerDelete\x12\n\n\x02id\x18\x01 \x01(\tb\x06proto3'
+)
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'espia.containers.runtimes._proto.containerd_event_types_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(
+    DESCRIPTOR, "espia.containers.runtimes._proto.containerd_event_types_pb2", _globals
+)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_TASKSTART']._serialized_start=84
-  _globals['_TASKSTART']._serialized_end=130
-  _globals['_TASKEXIT']._serialized_start=132
-  _globals['_TASKEXIT']._serialized_end=210
-  _globals['_TASKDELETE']._serialized_start=212
-  _globals['_TASKDELETE']._serialized_end=292
-  _globals['_CONTAINERDELETE']._serialized_start=294
-  _globals['_CONTAINERDELETE']._serialized_end=323
+    DESCRIPTOR._loaded_options = None
+    _globals["_TASKSTART"]._serialized_start = 84
+    _globals["_TASKSTART"]._serialized_end = 130
+    _globals["_TASKEXIT"]._serialized_start = 132
+    _globals["_TASKEXIT"]._serialized_end = 210
+    _globals["_TASKDELETE"]._serialized_start = 212
+    _globals["_TASKDELETE"]._serialized_end = 292
+    _globals["_CONTAINERDELETE"]._serialized_start = 294
+    _globals["_CONTAINERDELETE"]._serialized_end = 323
 # @@protoc_insertion_point(module_scope)

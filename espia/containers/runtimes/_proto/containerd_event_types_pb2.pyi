@@ -23,7 +23,13 @@ class TaskExit(_message.Message):
     id: str
     pid: int
     exit_status: int
-    def __init__(self, container_id: _Optional[str] = ..., id: _Optional[str] = ..., pid: _Optional[int] = ..., exit_status: _Optional[int] = ...) -> None: ...
+    def __init__(
+        self,
+        container_id: _Optional[str] = ...,
+        id: _Optional[str] = ...,
+        pid: _Optional[int] = ...,
+        exit_status: _Optional[int] = ...,
+    ) -> None: ...
 
 class TaskDelete(_message.Message):
     __slots__ = ("container_id", "pid", "exit_status", "id")
@@ -35,7 +41,13 @@ class TaskDelete(_message.Message):
     pid: int
     exit_status: int
     id: str
-    def __init__(self, container_id: _Optional[str] = ..., pid: _Optional[int] = ..., exit_status: _Optional[int] = ..., id: _Optional[str] = ...) -> None: ...
+    def __init__(
+        self,
+        container_id: _Optional[str] = ...,
+        pid: _Optional[int] = ...,
+        exit_status: _Optional[int] = ...,
+        id: _Optional[str] = ...,
+    ) -> None: ...
 
 class ContainerDelete(_message.Message):
     __slots__ = ("id",)

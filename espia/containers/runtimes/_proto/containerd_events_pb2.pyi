@@ -27,4 +27,10 @@ class Envelope(_message.Message):
     namespace: str
     topic: str
     event: _any_pb2.Any
-    def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., namespace: _Optional[str] = ..., topic: _Optional[str] = ..., event: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
+    def __init__(
+        self,
+        timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...,
+        namespace: _Optional[str] = ...,
+        topic: _Optional[str] = ...,
+        event: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...,
+    ) -> None: ...

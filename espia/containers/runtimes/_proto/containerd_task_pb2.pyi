@@ -14,6 +14,7 @@ class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STOPPED: _ClassVar[Status]
     PAUSED: _ClassVar[Status]
     PAUSING: _ClassVar[Status]
+
 UNKNOWN: Status
 CREATED: Status
 RUNNING: Status
@@ -31,4 +32,10 @@ class Process(_message.Message):
     id: str
     pid: int
     status: Status
-    def __init__(self, container_id: _Optional[str] = ..., id: _Optional[str] = ..., pid: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ...) -> None: ...
+    def __init__(
+        self,
+        container_id: _Optional[str] = ...,
+        id: _Optional[str] = ...,
+        pid: _Optional[int] = ...,
+        status: _Optional[_Union[Status, str]] = ...,
+    ) -> None: ...

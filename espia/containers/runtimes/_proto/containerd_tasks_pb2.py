@@ -5,42 +5,50 @@
 # source: espia/containers/runtimes/_proto/containerd_tasks.proto
 # Protobuf Python Version: 7.35.1
 """Generated protocol buffer code."""
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pool as _descriptor_pool
 from google.protobuf import runtime_version as _runtime_version
 from google.protobuf import symbol_database as _symbol_database
 from google.protobuf.internal import builder as _builder
+
 _runtime_version.ValidateProtobufRuntimeVersion(
     _runtime_version.Domain.PUBLIC,
     7,
     35,
     1,
-    '',
-    'espia/containers/runtimes/_proto/containerd_tasks.proto'
+    "",
+    "espia/containers/runtimes/_proto/containerd_tasks.proto",
 )
 # @@protoc_insertion_point(imports)
 
 _sym_db = _symbol_database.Default()
 
 
-from espia.containers.runtimes._proto import containerd_task_pb2 as espia_dot_containers_dot_runtimes_dot___proto_dot_containerd__task__pb2
+from espia.containers.runtimes._proto import (
+    containerd_task_pb2 as espia_dot_containers_dot_runtimes_dot___proto_dot_containerd__task__pb2,
+)
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n7espia/containers/runtimes/_proto/containerd_tasks.proto\x12\x1c\x63ontainerd.services.tasks.v1\x1a\x36\x65spia/containers/runtimes/_proto/containerd_task.proto\"3\n\nGetRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x02 \x01(\t\"<\n\x0bGetResponse\x12-\n\x07process\x18\x01 \x01(\x0b\x32\x1c.containerd.v1.types.Process\"\"\n\x10ListTasksRequest\x12\x0e\n\x06\x66ilter\x18\x01 \x01(\t\"@\n\x11ListTasksResponse\x12+\n\x05tasks\x18\x01 \x03(\x0b\x32\x1c.containerd.v1.types.Process2\xcc\x01\n\x05Tasks\x12Z\n\x03Get\x12(.containerd.services.tasks.v1.GetRequest\x1a).containerd.services.tasks.v1.GetResponse\x12g\n\x04List\x12..containerd.services.tasks.v1.ListTasksRequest\x1a/.containerd.services.tasks.v1.ListTasksResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(
+    b'\n7espia/containers/runtimes/_proto/containerd_tasks.proto\x12\x1c\x63ontainerd.services.tasks.v1\x1a\x36\x65spia/containers/runtimes/_proto/containerd_task.proto"3\n\nGetRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x02 \x01(\t"<\n\x0bGetResponse\x12-\n\x07process\x18\x01 \x01(\x0b\x32\x1c.containerd.v1.types.Process""\n\x10ListTasksRequest\x12\x0e\n\x06\x66ilter\x18\x01 \x01(\t"@\n\x11ListTasksResponse\x12+\n\x05tasks\x18\x01 \x03(\x0b\x32\x1c.containerd.v1.types.Process2\xcc\x01\n\x05Tasks\x12Z\n\x03Get\x12(.containerd.services.tasks.v1.GetRequest\x1a).containerd.services.tasks.v1.GetResponse\x12g\n\x04List\x12..containerd.services.tasks.v1.ListTasksRequest\x1a/.containerd.services.tasks.v1.ListTasksResponseb\x06proto3'
+)
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'espia.containers.runtimes._proto.containerd_tasks_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(
+    DESCRIPTOR, "espia.containers.runtimes._proto.containerd_tasks_pb2", _globals
+)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_GETREQUEST']._serialized_start=145
-  _globals['_GETREQUEST']._serialized_end=196
-  _globals['_GETRESPONSE']._serialized_start=198
-  _globals['_GETRESPONSE']._serialized_end=258
-  _globals['_LISTTASKSREQUEST']._serialized_start=260
-  _globals['_LISTTASKSREQUEST']._serialized_end=294
-  _globals['_LISTTASKSRESPONSE']._serialized_start=296
-  _globals['_LISTTASKSRESPONSE']._serialized_end=360
-  _globals['_TASKS']._serialized_start=363
-  _globals['_TASKS']._serialized_end=567
+    DESCRIPTOR._loaded_options = None
+    _globals["_GETREQUEST"]._serialized_start = 145
+    _globals["_GETREQUEST"]._serialized_end = 196
+    _globals["_GETRESPONSE"]._serialized_start = 198
+    _globals["_GETRESPONSE"]._serialized_end = 258
+    _globals["_LISTTASKSREQUEST"]._serialized_start = 260
+    _globals["_LISTTASKSREQUEST"]._serialized_end = 294
+    _globals["_LISTTASKSRESPONSE"]._serialized_start = 296
+    _globals["_LISTTASKSRESPONSE"]._serialized_end = 360
+    _globals["_TASKS"]._serialized_start = 363
+    _globals["_TASKS"]._serialized_end = 567
 # @@protoc_insertion_point(module_scope)

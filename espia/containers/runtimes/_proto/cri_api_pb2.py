@@ -5,137 +5,136 @@
 # source: espia/containers/runtimes/_proto/cri_api.proto
 # Protobuf Python Version: 7.35.1
 """Generated protocol buffer code."""
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pool as _descriptor_pool
 from google.protobuf import runtime_version as _runtime_version
 from google.protobuf import symbol_database as _symbol_database
 from google.protobuf.internal import builder as _builder
+
 _runtime_version.ValidateProtobufRuntimeVersion(
-    _runtime_version.Domain.PUBLIC,
-    7,
-    35,
-    1,
-    '',
-    'espia/containers/runtimes/_proto/cri_api.proto'
+    _runtime_version.Domain.PUBLIC, 7, 35, 1, "", "espia/containers/runtimes/_proto/cri_api.proto"
 )
 # @@protoc_insertion_point(imports)
 
 _sym_db = _symbol_database.Default()
 
 
-
-
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.espia/containers/runtimes/_proto/cri_api.proto\x12\nruntime.v1\"!\n\x0eVersionRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\"n\n\x0fVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x14\n\x0cruntime_name\x18\x02 \x01(\t\x12\x17\n\x0fruntime_version\x18\x03 \x01(\t\x12\x1b\n\x13runtime_api_version\x18\x04 \x01(\t\"S\n\x12PodSandboxMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03uid\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\"\xf1\x02\n\x10PodSandboxStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x08metadata\x18\x02 \x01(\x0b\x32\x1e.runtime.v1.PodSandboxMetadata\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.runtime.v1.PodSandboxState\x12\x12\n\ncreated_at\x18\x04 \x01(\x03\x12\x38\n\x06labels\x18\x07 \x03(\x0b\x32(.runtime.v1.PodSandboxStatus.LabelsEntry\x12\x42\n\x0b\x61nnotations\x18\x08 \x03(\x0b\x32-.runtime.v1.PodSandboxStatus.AnnotationsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"B\n\x17PodSandboxStatusRequest\x12\x16\n\x0epod_sandbox_id\x18\x01 \x01(\t\x12\x0f\n\x07verbose\x18\x02 \x01(\x08\"\xb3\x01\n\x18PodSandboxStatusResponse\x12,\n\x06status\x18\x01 \x01(\x0b\x32\x1c.runtime.v1.PodSandboxStatus\x12<\n\x04info\x18\x02 \x03(\x0b\x32..runtime.v1.PodSandboxStatusResponse.InfoEntry\x1a+\n\tInfoEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"B\n\x14PodSandboxStateValue\x12*\n\x05state\x18\x01 \x01(\x0e\x32\x1b.runtime.v1.PodSandboxState\"\xce\x01\n\x10PodSandboxFilter\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x05state\x18\x02 \x01(\x0b\x32 .runtime.v1.PodSandboxStateValue\x12G\n\x0elabel_selector\x18\x03 \x03(\x0b\x32/.runtime.v1.PodSandboxFilter.LabelSelectorEntry\x1a\x34\n\x12LabelSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x15ListPodSandboxRequest\x12,\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1c.runtime.v1.PodSandboxFilter\"\xf8\x02\n\nPodSandbox\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x08metadata\x18\x02 \x01(\x0b\x32\x1e.runtime.v1.PodSandboxMetadata\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.runtime.v1.PodSandboxState\x12\x12\n\ncreated_at\x18\x04 \x01(\x03\x12\x32\n\x06labels\x18\x05 \x03(\x0b\x32\".runtime.v1.PodSandbox.LabelsEntry\x12<\n\x0b\x61nnotations\x18\x06 \x03(\x0b\x32\'.runtime.v1.PodSandbox.AnnotationsEntry\x12\x17\n\x0fruntime_handler\x18\x07 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\x16ListPodSandboxResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.runtime.v1.PodSandbox\"\xa9\x01\n\tImageSpec\x12\r\n\x05image\x18\x01 \x01(\t\x12;\n\x0b\x61nnotations\x18\x02 \x03(\x0b\x32&.runtime.v1.ImageSpec.AnnotationsEntry\x12\x1c\n\x14user_specified_image\x18\x12 \x01(\t\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"2\n\x11\x43ontainerMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\"@\n\x13\x43ontainerStateValue\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.runtime.v1.ContainerState\"\xe3\x01\n\x0f\x43ontainerFilter\x12\n\n\x02id\x18\x01 \x01(\t\x12.\n\x05state\x18\x02 \x01(\x0b\x32\x1f.runtime.v1.ContainerStateValue\x12\x16\n\x0epod_sandbox_id\x18\x03 \x01(\t\x12\x46\n\x0elabel_selector\x18\x04 \x03(\x0b\x32..runtime.v1.ContainerFilter.LabelSelectorEntry\x1a\x34\n\x12LabelSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"D\n\x15ListContainersRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.runtime.v1.ContainerFilter\"\xbd\x03\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0epod_sandbox_id\x18\x02 \x01(\t\x12/\n\x08metadata\x18\x03 \x01(\x0b\x32\x1d.runtime.v1.ContainerMetadata\x12$\n\x05image\x18\x04 \x01(\x0b\x32\x15.runtime.v1.ImageSpec\x12\x11\n\timage_ref\x18\x05 \x01(\t\x12)\n\x05state\x18\x06 \x01(\x0e\x32\x1a.runtime.v1.ContainerState\x12\x12\n\ncreated_at\x18\x07 \x01(\x03\x12\x31\n\x06labels\x18\x08 \x03(\x0b\x32!.runtime.v1.Container.LabelsEntry\x12;\n\x0b\x61nnotations\x18\t \x03(\x0b\x32&.runtime.v1.Container.AnnotationsEntry\x12\x10\n\x08image_id\x18\n \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"C\n\x16ListContainersResponse\x12)\n\ncontainers\x18\x01 \x03(\x0b\x32\x15.runtime.v1.Container\"?\n\x16\x43ontainerStatusRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07verbose\x18\x02 \x01(\x08\"\xe1\x03\n\x0f\x43ontainerStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x08metadata\x18\x02 \x01(\x0b\x32\x1d.runtime.v1.ContainerMetadata\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.runtime.v1.ContainerState\x12\x12\n\ncreated_at\x18\x04 \x01(\x03\x12\x12\n\nstarted_at\x18\x05 \x01(\x03\x12\x13\n\x0b\x66inished_at\x18\x06 \x01(\x03\x12\x11\n\texit_code\x18\x07 \x01(\x05\x12$\n\x05image\x18\x08 \x01(\x0b\x32\x15.runtime.v1.ImageSpec\x12\x11\n\timage_ref\x18\t \x01(\t\x12\x37\n\x06labels\x18\x0c \x03(\x0b\x32\'.runtime.v1.ContainerStatus.LabelsEntry\x12\x41\n\x0b\x61nnotations\x18\r \x03(\x0b\x32,.runtime.v1.ContainerStatus.AnnotationsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb0\x01\n\x17\x43ontainerStatusResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.runtime.v1.ContainerStatus\x12;\n\x04info\x18\x02 \x03(\x0b\x32-.runtime.v1.ContainerStatusResponse.InfoEntry\x1a+\n\tInfoEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x12\n\x10GetEventsRequest\"\xf4\x01\n\x16\x43ontainerEventResponse\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12<\n\x14\x63ontainer_event_type\x18\x02 \x01(\x0e\x32\x1e.runtime.v1.ContainerEventType\x12\x12\n\ncreated_at\x18\x03 \x01(\x03\x12\x38\n\x12pod_sandbox_status\x18\x04 \x01(\x0b\x32\x1c.runtime.v1.PodSandboxStatus\x12\x38\n\x13\x63ontainers_statuses\x18\x05 \x03(\x0b\x32\x1b.runtime.v1.ContainerStatus*:\n\x0fPodSandboxState\x12\x11\n\rSANDBOX_READY\x10\x00\x12\x14\n\x10SANDBOX_NOTREADY\x10\x01*k\n\x0e\x43ontainerState\x12\x15\n\x11\x43ONTAINER_CREATED\x10\x00\x12\x15\n\x11\x43ONTAINER_RUNNING\x10\x01\x12\x14\n\x10\x43ONTAINER_EXITED\x10\x02\x12\x15\n\x11\x43ONTAINER_UNKNOWN\x10\x03*\x88\x01\n\x12\x43ontainerEventType\x12\x1b\n\x17\x43ONTAINER_CREATED_EVENT\x10\x00\x12\x1b\n\x17\x43ONTAINER_STARTED_EVENT\x10\x01\x12\x1b\n\x17\x43ONTAINER_STOPPED_EVENT\x10\x02\x12\x1b\n\x17\x43ONTAINER_DELETED_EVENT\x10\x03\x32\xa7\x04\n\x0eRuntimeService\x12\x44\n\x07Version\x12\x1a.runtime.v1.VersionRequest\x1a\x1b.runtime.v1.VersionResponse\"\x00\x12_\n\x10PodSandboxStatus\x12#.runtime.v1.PodSandboxStatusRequest\x1a$.runtime.v1.PodSandboxStatusResponse\"\x00\x12Y\n\x0eListPodSandbox\x12!.runtime.v1.ListPodSandboxRequest\x1a\".runtime.v1.ListPodSandboxResponse\"\x00\x12Y\n\x0eListContainers\x12!.runtime.v1.ListContainersRequest\x1a\".runtime.v1.ListContainersResponse\"\x00\x12\\\n\x0f\x43ontainerStatus\x12\".runtime.v1.ContainerStatusRequest\x1a#.runtime.v1.ContainerStatusResponse\"\x00\x12Z\n\x12GetContainerEvents\x12\x1c.runtime.v1.GetEventsRequest\x1a\".runtime.v1.ContainerEventResponse\"\x00\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(
+    b'\n.espia/containers/runtimes/_proto/cri_api.proto\x12\nruntime.v1"!\n\x0eVersionRequest\x12\x0f\n\x07version\x18\x01 \x01(\t"n\n\x0fVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x14\n\x0cruntime_name\x18\x02 \x01(\t\x12\x17\n\x0fruntime_version\x18\x03 \x01(\t\x12\x1b\n\x13runtime_api_version\x18\x04 \x01(\t"S\n\x12PodSandboxMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03uid\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r"\xf1\x02\n\x10PodSandboxStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x08metadata\x18\x02 \x01(\x0b\x32\x1e.runtime.v1.PodSandboxMetadata\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.runtime.v1.PodSandboxState\x12\x12\n\ncreated_at\x18\x04 \x01(\x03\x12\x38\n\x06labels\x18\x07 \x03(\x0b\x32(.runtime.v1.PodSandboxStatus.LabelsEntry\x12\x42\n\x0b\x61nnotations\x18\x08 \x03(\x0b\x32-.runtime.v1.PodSandboxStatus.AnnotationsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"B\n\x17PodSandboxStatusRequest\x12\x16\n\x0epod_sandbox_id\x18\x01 \x01(\t\x12\x0f\n\x07verbose\x18\x02 \x01(\x08"\xb3\x01\n\x18PodSandboxStatusResponse\x12,\n\x06status\x18\x01 \x01(\x0b\x32\x1c.runtime.v1.PodSandboxStatus\x12<\n\x04info\x18\x02 \x03(\x0b\x32..runtime.v1.PodSandboxStatusResponse.InfoEntry\x1a+\n\tInfoEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"B\n\x14PodSandboxStateValue\x12*\n\x05state\x18\x01 \x01(\x0e\x32\x1b.runtime.v1.PodSandboxState"\xce\x01\n\x10PodSandboxFilter\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x05state\x18\x02 \x01(\x0b\x32 .runtime.v1.PodSandboxStateValue\x12G\n\x0elabel_selector\x18\x03 \x03(\x0b\x32/.runtime.v1.PodSandboxFilter.LabelSelectorEntry\x1a\x34\n\x12LabelSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"E\n\x15ListPodSandboxRequest\x12,\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1c.runtime.v1.PodSandboxFilter"\xf8\x02\n\nPodSandbox\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x08metadata\x18\x02 \x01(\x0b\x32\x1e.runtime.v1.PodSandboxMetadata\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.runtime.v1.PodSandboxState\x12\x12\n\ncreated_at\x18\x04 \x01(\x03\x12\x32\n\x06labels\x18\x05 \x03(\x0b\x32".runtime.v1.PodSandbox.LabelsEntry\x12<\n\x0b\x61nnotations\x18\x06 \x03(\x0b\x32\'.runtime.v1.PodSandbox.AnnotationsEntry\x12\x17\n\x0fruntime_handler\x18\x07 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"?\n\x16ListPodSandboxResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.runtime.v1.PodSandbox"\xa9\x01\n\tImageSpec\x12\r\n\x05image\x18\x01 \x01(\t\x12;\n\x0b\x61nnotations\x18\x02 \x03(\x0b\x32&.runtime.v1.ImageSpec.AnnotationsEntry\x12\x1c\n\x14user_specified_image\x18\x12 \x01(\t\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"2\n\x11\x43ontainerMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r"@\n\x13\x43ontainerStateValue\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.runtime.v1.ContainerState"\xe3\x01\n\x0f\x43ontainerFilter\x12\n\n\x02id\x18\x01 \x01(\t\x12.\n\x05state\x18\x02 \x01(\x0b\x32\x1f.runtime.v1.ContainerStateValue\x12\x16\n\x0epod_sandbox_id\x18\x03 \x01(\t\x12\x46\n\x0elabel_selector\x18\x04 \x03(\x0b\x32..runtime.v1.ContainerFilter.LabelSelectorEntry\x1a\x34\n\x12LabelSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"D\n\x15ListContainersRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.runtime.v1.ContainerFilter"\xbd\x03\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0epod_sandbox_id\x18\x02 \x01(\t\x12/\n\x08metadata\x18\x03 \x01(\x0b\x32\x1d.runtime.v1.ContainerMetadata\x12$\n\x05image\x18\x04 \x01(\x0b\x32\x15.runtime.v1.ImageSpec\x12\x11\n\timage_ref\x18\x05 \x01(\t\x12)\n\x05state\x18\x06 \x01(\x0e\x32\x1a.runtime.v1.ContainerState\x12\x12\n\ncreated_at\x18\x07 \x01(\x03\x12\x31\n\x06labels\x18\x08 \x03(\x0b\x32!.runtime.v1.Container.LabelsEntry\x12;\n\x0b\x61nnotations\x18\t \x03(\x0b\x32&.runtime.v1.Container.AnnotationsEntry\x12\x10\n\x08image_id\x18\n \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"C\n\x16ListContainersResponse\x12)\n\ncontainers\x18\x01 \x03(\x0b\x32\x15.runtime.v1.Container"?\n\x16\x43ontainerStatusRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07verbose\x18\x02 \x01(\x08"\xe1\x03\n\x0f\x43ontainerStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x08metadata\x18\x02 \x01(\x0b\x32\x1d.runtime.v1.ContainerMetadata\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.runtime.v1.ContainerState\x12\x12\n\ncreated_at\x18\x04 \x01(\x03\x12\x12\n\nstarted_at\x18\x05 \x01(\x03\x12\x13\n\x0b\x66inished_at\x18\x06 \x01(\x03\x12\x11\n\texit_code\x18\x07 \x01(\x05\x12$\n\x05image\x18\x08 \x01(\x0b\x32\x15.runtime.v1.ImageSpec\x12\x11\n\timage_ref\x18\t \x01(\t\x12\x37\n\x06labels\x18\x0c \x03(\x0b\x32\'.runtime.v1.ContainerStatus.LabelsEntry\x12\x41\n\x0b\x61nnotations\x18\r \x03(\x0b\x32,.runtime.v1.ContainerStatus.AnnotationsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"\xb0\x01\n\x17\x43ontainerStatusResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.runtime.v1.ContainerStatus\x12;\n\x04info\x18\x02 \x03(\x0b\x32-.runtime.v1.ContainerStatusResponse.InfoEntry\x1a+\n\tInfoEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"\x12\n\x10GetEventsRequest"\xf4\x01\n\x16\x43ontainerEventResponse\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12<\n\x14\x63ontainer_event_type\x18\x02 \x01(\x0e\x32\x1e.runtime.v1.ContainerEventType\x12\x12\n\ncreated_at\x18\x03 \x01(\x03\x12\x38\n\x12pod_sandbox_status\x18\x04 \x01(\x0b\x32\x1c.runtime.v1.PodSandboxStatus\x12\x38\n\x13\x63ontainers_statuses\x18\x05 \x03(\x0b\x32\x1b.runtime.v1.ContainerStatus*:\n\x0fPodSandboxState\x12\x11\n\rSANDBOX_READY\x10\x00\x12\x14\n\x10SANDBOX_NOTREADY\x10\x01*k\n\x0e\x43ontainerState\x12\x15\n\x11\x43ONTAINER_CREATED\x10\x00\x12\x15\n\x11\x43ONTAINER_RUNNING\x10\x01\x12\x14\n\x10\x43ONTAINER_EXITED\x10\x02\x12\x15\n\x11\x43ONTAINER_UNKNOWN\x10\x03*\x88\x01\n\x12\x43ontainerEventType\x12\x1b\n\x17\x43ONTAINER_CREATED_EVENT\x10\x00\x12\x1b\n\x17\x43ONTAINER_STARTED_EVENT\x10\x01\x12\x1b\n\x17\x43ONTAINER_STOPPED_EVENT\x10\x02\x12\x1b\n\x17\x43ONTAINER_DELETED_EVENT\x10\x03\x32\xa7\x04\n\x0eRuntimeService\x12\x44\n\x07Version\x12\x1a.runtime.v1.VersionRequest\x1a\x1b.runtime.v1.VersionResponse"\x00\x12_\n\x10PodSandboxStatus\x12#.runtime.v1.PodSandboxStatusRequest\x1a$.runtime.v1.PodSandboxStatusResponse"\x00\x12Y\n\x0eListPodSandbox\x12!.runtime.v1.ListPodSandboxRequest\x1a".runtime.v1.ListPodSandboxResponse"\x00\x12Y\n\x0eListContainers\x12!.runtime.v1.ListContainersRequest\x1a".runtime.v1.ListContainersResponse"\x00\x12\\\n\x0f\x43ontainerStatus\x12".runtime.v1.ContainerStatusRequest\x1a#.runtime.v1.ContainerStatusResponse"\x00\x12Z\n\x12GetContainerEvents\x12\x1c.runtime.v1.GetEventsRequest\x1a".runtime.v1.ContainerEventResponse"\x00\x30\x01\x62\x06proto3'
+)
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'espia.containers.runtimes._proto.cri_api_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(
+    DESCRIPTOR, "espia.containers.runtimes._proto.cri_api_pb2", _globals
+)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_PODSANDBOXSTATUS_LABELSENTRY']._loaded_options = None
-  _globals['_PODSANDBOXSTATUS_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_PODSANDBOXSTATUS_ANNOTATIONSENTRY']._loaded_options = None
-  _globals['_PODSANDBOXSTATUS_ANNOTATIONSENTRY']._serialized_options = b'8\001'
-  _globals['_PODSANDBOXSTATUSRESPONSE_INFOENTRY']._loaded_options = None
-  _globals['_PODSANDBOXSTATUSRESPONSE_INFOENTRY']._serialized_options = b'8\001'
-  _globals['_PODSANDBOXFILTER_LABELSELECTORENTRY']._loaded_options = None
-  _globals['_PODSANDBOXFILTER_LABELSELECTORENTRY']._serialized_options = b'8\001'
-  _globals['_PODSANDBOX_LABELSENTRY']._loaded_options = None
-  _globals['_PODSANDBOX_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_PODSANDBOX_ANNOTATIONSENTRY']._loaded_options = None
-  _globals['_PODSANDBOX_ANNOTATIONSENTRY']._serialized_options = b'8\001'
-  _globals['_IMAGESPEC_ANNOTATIONSENTRY']._loaded_options = None
-  _globals['_IMAGESPEC_ANNOTATIONSENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINERFILTER_LABELSELECTORENTRY']._loaded_options = None
-  _globals['_CONTAINERFILTER_LABELSELECTORENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINER_LABELSENTRY']._loaded_options = None
-  _globals['_CONTAINER_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINER_ANNOTATIONSENTRY']._loaded_options = None
-  _globals['_CONTAINER_ANNOTATIONSENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINERSTATUS_LABELSENTRY']._loaded_options = None
-  _globals['_CONTAINERSTATUS_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINERSTATUS_ANNOTATIONSENTRY']._loaded_options = None
-  _globals['_CONTAINERSTATUS_ANNOTATIONSENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINERSTATUSRESPONSE_INFOENTRY']._loaded_options = None
-  _globals['_CONTAINERSTATUSRESPONSE_INFOENTRY']._serialized_options = b'8\001'
-  _globals['_PODSANDBOXSTATE']._serialized_start=3810
-  _globals['_PODSANDBOXSTATE']._serialized_end=3868
-  _globals['_CONTAINERSTATE']._serialized_start=3870
-  _globals['_CONTAINERSTATE']._serialized_end=3977
-  _globals['_CONTAINEREVENTTYPE']._serialized_start=3980
-  _globals['_CONTAINEREVENTTYPE']._serialized_end=4116
-  _globals['_VERSIONREQUEST']._serialized_start=62
-  _globals['_VERSIONREQUEST']._serialized_end=95
-  _globals['_VERSIONRESPONSE']._serialized_start=97
-  _globals['_VERSIONRESPONSE']._serialized_end=207
-  _globals['_PODSANDBOXMETADATA']._serialized_start=209
-  _globals['_PODSANDBOXMETADATA']._serialized_end=292
-  _globals['_PODSANDBOXSTATUS']._serialized_start=295
-  _globals['_PODSANDBOXSTATUS']._serialized_end=664
-  _globals['_PODSANDBOXSTATUS_LABELSENTRY']._serialized_start=567
-  _globals['_PODSANDBOXSTATUS_LABELSENTRY']._serialized_end=612
-  _globals['_PODSANDBOXSTATUS_ANNOTATIONSENTRY']._serialized_start=614
-  _globals['_PODSANDBOXSTATUS_ANNOTATIONSENTRY']._serialized_end=664
-  _globals['_PODSANDBOXSTATUSREQUEST']._serialized_start=666
-  _globals['_PODSANDBOXSTATUSREQUEST']._serialized_end=732
-  _globals['_PODSANDBOXSTATUSRESPONSE']._serialized_start=735
-  _globals['_PODSANDBOXSTATUSRESPONSE']._serialized_end=914
-  _globals['_PODSANDBOXSTATUSRESPONSE_INFOENTRY']._serialized_start=871
-  _globals['_PODSANDBOXSTATUSRESPONSE_INFOENTRY']._serialized_end=914
-  _globals['_PODSANDBOXSTATEVALUE']._serialized_start=916
-  _globals['_PODSANDBOXSTATEVALUE']._serialized_end=982
-  _globals['_PODSANDBOXFILTER']._serialized_start=985
-  _globals['_PODSANDBOXFILTER']._serialized_end=1191
-  _globals['_PODSANDBOXFILTER_LABELSELECTORENTRY']._serialized_start=1139
-  _globals['_PODSANDBOXFILTER_LABELSELECTORENTRY']._serialized_end=1191
-  _globals['_LISTPODSANDBOXREQUEST']._serialized_start=1193
-  _globals['_LISTPODSANDBOXREQUEST']._serialized_end=1262
-  _globals['_PODSANDBOX']._serialized_start=1265
-  _globals['_PODSANDBOX']._serialized_end=1641
-  _globals['_PODSANDBOX_LABELSENTRY']._serialized_start=567
-  _globals['_PODSANDBOX_LABELSENTRY']._serialized_end=612
-  _globals['_PODSANDBOX_ANNOTATIONSENTRY']._serialized_start=614
-  _globals['_PODSANDBOX_ANNOTATIONSENTRY']._serialized_end=664
-  _globals['_LISTPODSANDBOXRESPONSE']._serialized_start=1643
-  _globals['_LISTPODSANDBOXRESPONSE']._serialized_end=1706
-  _globals['_IMAGESPEC']._serialized_start=1709
-  _globals['_IMAGESPEC']._serialized_end=1878
-  _globals['_IMAGESPEC_ANNOTATIONSENTRY']._serialized_start=614
-  _globals['_IMAGESPEC_ANNOTATIONSENTRY']._serialized_end=664
-  _globals['_CONTAINERMETADATA']._serialized_start=1880
-  _globals['_CONTAINERMETADATA']._serialized_end=1930
-  _globals['_CONTAINERSTATEVALUE']._serialized_start=1932
-  _globals['_CONTAINERSTATEVALUE']._serialized_end=1996
-  _globals['_CONTAINERFILTER']._serialized_start=1999
-  _globals['_CONTAINERFILTER']._serialized_end=2226
-  _globals['_CONTAINERFILTER_LABELSELECTORENTRY']._serialized_start=1139
-  _globals['_CONTAINERFILTER_LABELSELECTORENTRY']._serialized_end=1191
-  _globals['_LISTCONTAINERSREQUEST']._serialized_start=2228
-  _globals['_LISTCONTAINERSREQUEST']._serialized_end=2296
-  _globals['_CONTAINER']._serialized_start=2299
-  _globals['_CONTAINER']._serialized_end=2744
-  _globals['_CONTAINER_LABELSENTRY']._serialized_start=567
-  _globals['_CONTAINER_LABELSENTRY']._serialized_end=612
-  _globals['_CONTAINER_ANNOTATIONSENTRY']._serialized_start=614
-  _globals['_CONTAINER_ANNOTATIONSENTRY']._serialized_end=664
-  _globals['_LISTCONTAINERSRESPONSE']._serialized_start=2746
-  _globals['_LISTCONTAINERSRESPONSE']._serialized_end=2813
-  _globals['_CONTAINERSTATUSREQUEST']._serialized_start=2815
-  _globals['_CONTAINERSTATUSREQUEST']._serialized_end=2878
-  _globals['_CONTAINERSTATUS']._serialized_start=2881
-  _globals['_CONTAINERSTATUS']._serialized_end=3362
-  _globals['_CONTAINERSTATUS_LABELSENTRY']._serialized_start=567
-  _globals['_CONTAINERSTATUS_LABELSENTRY']._serialized_end=612
-  _globals['_CONTAINERSTATUS_ANNOTATIONSENTRY']._serialized_start=614
-  _globals['_CONTAINERSTATUS_ANNOTATIONSENTRY']._serialized_end=664
-  _globals['_CONTAINERSTATUSRESPONSE']._serialized_start=3365
-  _globals['_CONTAINERSTATUSRESPONSE']._serialized_end=3541
-  _globals['_CONTAINERSTATUSRESPONSE_INFOENTRY']._serialized_start=871
-  _globals['_CONTAINERSTATUSRESPONSE_INFOENTRY']._serialized_end=914
-  _globals['_GETEVENTSREQUEST']._serialized_start=3543
-  _globals['_GETEVENTSREQUEST']._serialized_end=3561
-  _globals['_CONTAINEREVENTRESPONSE']._serialized_start=3564
-  _globals['_CONTAINEREVENTRESPONSE']._serialized_end=3808
-  _globals['_RUNTIMESERVICE']._serialized_start=4119
-  _globals['_RUNTIMESERVICE']._serialized_end=4670
+    DESCRIPTOR._loaded_options = None
+    _globals["_PODSANDBOXSTATUS_LABELSENTRY"]._loaded_options = None
+    _globals["_PODSANDBOXSTATUS_LABELSENTRY"]._serialized_options = b"8\001"
+    _globals["_PODSANDBOXSTATUS_ANNOTATIONSENTRY"]._loaded_options = None
+    _globals["_PODSANDBOXSTATUS_ANNOTATIONSENTRY"]._serialized_options = b"8\001"
+    _globals["_PODSANDBOXSTATUSRESPONSE_INFOENTRY"]._loaded_options = None
+    _globals["_PODSANDBOXSTATUSRESPONSE_INFOENTRY"]._serialized_options = b"8\001"
+    _globals["_PODSANDBOXFILTER_LABELSELECTORENTRY"]._loaded_options = None
+    _globals["_PODSANDBOXFILTER_LABELSELECTORENTRY"]._serialized_options = b"8\001"
+    _globals["_PODSANDBOX_LABELSENTRY"]._loaded_options = None
+    _globals["_PODSANDBOX_LABELSENTRY"]._serialized_options = b"8\001"
+    _globals["_PODSANDBOX_ANNOTATIONSENTRY"]._loaded_options = None
+    _globals["_PODSANDBOX_ANNOTATIONSENTRY"]._serialized_options = b"8\001"
+    _globals["_IMAGESPEC_ANNOTATIONSENTRY"]._loaded_options = None
+    _globals["_IMAGESPEC_ANNOTATIONSENTRY"]._serialized_options = b"8\001"
+    _globals["_CONTAINERFILTER_LABELSELECTORENTRY"]._loaded_options = None
+    _globals["_CONTAINERFILTER_LABELSELECTORENTRY"]._serialized_options = b"8\001"
+    _globals["_CONTAINER_LABELSENTRY"]._loaded_options = None
+    _globals["_CONTAINER_LABELSENTRY"]._serialized_options = b"8\001"
+    _globals["_CONTAINER_ANNOTATIONSENTRY"]._loaded_options = None
+    _globals["_CONTAINER_ANNOTATIONSENTRY"]._serialized_options = b"8\001"
+    _globals["_CONTAINERSTATUS_LABELSENTRY"]._loaded_options = None
+    _globals["_CONTAINERSTATUS_LABELSENTRY"]._serialized_options = b"8\001"
+    _globals["_CONTAINERSTATUS_ANNOTATIONSENTRY"]._loaded_options = None
+    _globals["_CONTAINERSTATUS_ANNOTATIONSENTRY"]._serialized_options = b"8\001"
+    _globals["_CONTAINERSTATUSRESPONSE_INFOENTRY"]._loaded_options = None
+    _globals["_CONTAINERSTATUSRESPONSE_INFOENTRY"]._serialized_options = b"8\001"
+    _globals["_PODSANDBOXSTATE"]._serialized_start = 3810
+    _globals["_PODSANDBOXSTATE"]._serialized_end = 3868
+    _globals["_CONTAINERSTATE"]._serialized_start = 3870
+    _globals["_CONTAINERSTATE"]._serialized_end = 3977
+    _globals["_CONTAINEREVENTTYPE"]._serialized_start = 3980
+    _globals["_CONTAINEREVENTTYPE"]._serialized_end = 4116
+    _globals["_VERSIONREQUEST"]._serialized_start = 62
+    _globals["_VERSIONREQUEST"]._serialized_end = 95
+    _globals["_VERSIONRESPONSE"]._serialized_start = 97
+    _globals["_VERSIONRESPONSE"]._serialized_end = 207
+    _globals["_PODSANDBOXMETADATA"]._serialized_start = 209
+    _globals["_PODSANDBOXMETADATA"]._serialized_end = 292
+    _globals["_PODSANDBOXSTATUS"]._serialized_start = 295
+    _globals["_PODSANDBOXSTATUS"]._serialized_end = 664
+    _globals["_PODSANDBOXSTATUS_LABELSENTRY"]._serialized_start = 567
+    _globals["_PODSANDBOXSTATUS_LABELSENTRY"]._serialized_end = 612
+    _globals["_PODSANDBOXSTATUS_ANNOTATIONSENTRY"]._serialized_start = 614
+    _globals["_PODSANDBOXSTATUS_ANNOTATIONSENTRY"]._serialized_end = 664
+    _globals["_PODSANDBOXSTATUSREQUEST"]._serialized_start = 666
+    _globals["_PODSANDBOXSTATUSREQUEST"]._serialized_end = 732
+    _globals["_PODSANDBOXSTATUSRESPONSE"]._serialized_start = 735
+    _globals["_PODSANDBOXSTATUSRESPONSE"]._serialized_end = 914
+    _globals["_PODSANDBOXSTATUSRESPONSE_INFOENTRY"]._serialized_start = 871
+    _globals["_PODSANDBOXSTATUSRESPONSE_INFOENTRY"]._serialized_end = 914
+    _globals["_PODSANDBOXSTATEVALUE"]._serialized_start = 916
+    _globals["_PODSANDBOXSTATEVALUE"]._serialized_end = 982
+    _globals["_PODSANDBOXFILTER"]._serialized_start = 985
+    _globals["_PODSANDBOXFILTER"]._serialized_end = 1191
+    _globals["_PODSANDBOXFILTER_LABELSELECTORENTRY"]._serialized_start = 1139
+    _globals["_PODSANDBOXFILTER_LABELSELECTORENTRY"]._serialized_end = 1191
+    _globals["_LISTPODSANDBOXREQUEST"]._serialized_start = 1193
+    _globals["_LISTPODSANDBOXREQUEST"]._serialized_end = 1262
+    _globals["_PODSANDBOX"]._serialized_start = 1265
+    _globals["_PODSANDBOX"]._serialized_end = 1641
+    _globals["_PODSANDBOX_LABELSENTRY"]._serialized_start = 567
+    _globals["_PODSANDBOX_LABELSENTRY"]._serialized_end = 612
+    _globals["_PODSANDBOX_ANNOTATIONSENTRY"]._serialized_start = 614
+    _globals["_PODSANDBOX_ANNOTATIONSENTRY"]._serialized_end = 664
+    _globals["_LISTPODSANDBOXRESPONSE"]._serialized_start = 1643
+    _globals["_LISTPODSANDBOXRESPONSE"]._serialized_end = 1706
+    _globals["_IMAGESPEC"]._serialized_start = 1709
+    _globals["_IMAGESPEC"]._serialized_end = 1878
+    _globals["_IMAGESPEC_ANNOTATIONSENTRY"]._serialized_start = 614
+    _globals["_IMAGESPEC_ANNOTATIONSENTRY"]._serialized_end = 664
+    _globals["_CONTAINERMETADATA"]._serialized_start = 1880
+    _globals["_CONTAINERMETADATA"]._serialized_end = 1930
+    _globals["_CONTAINERSTATEVALUE"]._serialized_start = 1932
+    _globals["_CONTAINERSTATEVALUE"]._serialized_end = 1996
+    _globals["_CONTAINERFILTER"]._serialized_start = 1999
+    _globals["_CONTAINERFILTER"]._serialized_end = 2226
+    _globals["_CONTAINERFILTER_LABELSELECTORENTRY"]._serialized_start = 1139
+    _globals["_CONTAINERFILTER_LABELSELECTORENTRY"]._serialized_end = 1191
+    _globals["_LISTCONTAINERSREQUEST"]._serialized_start = 2228
+    _globals["_LISTCONTAINERSREQUEST"]._serialized_end = 2296
+    _globals["_CONTAINER"]._serialized_start = 2299
+    _globals["_CONTAINER"]._serialized_end = 2744
+    _globals["_CONTAINER_LABELSENTRY"]._serialized_start = 567
+    _globals["_CONTAINER_LABELSENTRY"]._serialized_end = 612
+    _globals["_CONTAINER_ANNOTATIONSENTRY"]._serialized_start = 614
+    _globals["_CONTAINER_ANNOTATIONSENTRY"]._serialized_end = 664
+    _globals["_LISTCONTAINERSRESPONSE"]._serialized_start = 2746
+    _globals["_LISTCONTAINERSRESPONSE"]._serialized_end = 2813
+    _globals["_CONTAINERSTATUSREQUEST"]._serialized_start = 2815
+    _globals["_CONTAINERSTATUSREQUEST"]._serialized_end = 2878
+    _globals["_CONTAINERSTATUS"]._serialized_start = 2881
+    _globals["_CONTAINERSTATUS"]._serialized_end = 3362
+    _globals["_CONTAINERSTATUS_LABELSENTRY"]._serialized_start = 567
+    _globals["_CONTAINERSTATUS_LABELSENTRY"]._serialized_end = 612
+    _globals["_CONTAINERSTATUS_ANNOTATIONSENTRY"]._serialized_start = 614
+    _globals["_CONTAINERSTATUS_ANNOTATIONSENTRY"]._serialized_end = 664
+    _globals["_CONTAINERSTATUSRESPONSE"]._serialized_start = 3365
+    _globals["_CONTAINERSTATUSRESPONSE"]._serialized_end = 3541
+    _globals["_CONTAINERSTATUSRESPONSE_INFOENTRY"]._serialized_start = 871
+    _globals["_CONTAINERSTATUSRESPONSE_INFOENTRY"]._serialized_end = 914
+    _globals["_GETEVENTSREQUEST"]._serialized_start = 3543
+    _globals["_GETEVENTSREQUEST"]._serialized_end = 3561
+    _globals["_CONTAINEREVENTRESPONSE"]._serialized_start = 3564
+    _globals["_CONTAINEREVENTRESPONSE"]._serialized_end = 3808
+    _globals["_RUNTIMESERVICE"]._serialized_start = 4119
+    _globals["_RUNTIMESERVICE"]._serialized_end = 4670
 # @@protoc_insertion_point(module_scope)

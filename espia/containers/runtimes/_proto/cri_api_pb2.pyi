@@ -26,6 +26,7 @@ class ContainerEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONTAINER_STARTED_EVENT: _ClassVar[ContainerEventType]
     CONTAINER_STOPPED_EVENT: _ClassVar[ContainerEventType]
     CONTAINER_DELETED_EVENT: _ClassVar[ContainerEventType]
+
 SANDBOX_READY: PodSandboxState
 SANDBOX_NOTREADY: PodSandboxState
 CONTAINER_CREATED: ContainerState
@@ -53,7 +54,13 @@ class VersionResponse(_message.Message):
     runtime_name: str
     runtime_version: str
     runtime_api_version: str
-    def __init__(self, version: _Optional[str] = ..., runtime_name: _Optional[str] = ..., runtime_version: _Optional[str] = ..., runtime_api_version: _Optional[str] = ...) -> None: ...
+    def __init__(
+        self,
+        version: _Optional[str] = ...,
+        runtime_name: _Optional[str] = ...,
+        runtime_version: _Optional[str] = ...,
+        runtime_api_version: _Optional[str] = ...,
+    ) -> None: ...
 
 class PodSandboxMetadata(_message.Message):
     __slots__ = ("name", "uid", "namespace", "attempt")
@@ -65,7 +72,13 @@ class PodSandboxMetadata(_message.Message):
     uid: str
     namespace: str
     attempt: int
-    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., namespace: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+    def __init__(
+        self,
+        name: _Optional[str] = ...,
+        uid: _Optional[str] = ...,
+        namespace: _Optional[str] = ...,
+        attempt: _Optional[int] = ...,
+    ) -> None: ...
 
 class PodSandboxStatus(_message.Message):
     __slots__ = ("id", "metadata", "state", "created_at", "labels", "annotations")
@@ -76,6 +89,7 @@ class PodSandboxStatus(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     class AnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +97,7 @@ class PodSandboxStatus(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -95,7 +110,15 @@ class PodSandboxStatus(_message.Message):
     created_at: int
     labels: _containers.ScalarMap[str, str]
     annotations: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., metadata: _Optional[_Union[PodSandboxMetadata, _Mapping]] = ..., state: _Optional[_Union[PodSandboxState, str]] = ..., created_at: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(
+        self,
+        id: _Optional[str] = ...,
+        metadata: _Optional[_Union[PodSandboxMetadata, _Mapping]] = ...,
+        state: _Optional[_Union[PodSandboxState, str]] = ...,
+        created_at: _Optional[int] = ...,
+        labels: _Optional[_Mapping[str, str]] = ...,
+        annotations: _Optional[_Mapping[str, str]] = ...,
+    ) -> None: ...
 
 class PodSandboxStatusRequest(_message.Message):
     __slots__ = ("pod_sandbox_id", "verbose")
@@ -103,7 +126,9 @@ class PodSandboxStatusRequest(_message.Message):
     VERBOSE_FIELD_NUMBER: _ClassVar[int]
     pod_sandbox_id: str
     verbose: bool
-    def __init__(self, pod_sandbox_id: _Optional[str] = ..., verbose: _Optional[bool] = ...) -> None: ...
+    def __init__(
+        self, pod_sandbox_id: _Optional[str] = ..., verbose: _Optional[bool] = ...
+    ) -> None: ...
 
 class PodSandboxStatusResponse(_message.Message):
     __slots__ = ("status", "info")
@@ -114,11 +139,16 @@ class PodSandboxStatusResponse(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     STATUS_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     status: PodSandboxStatus
     info: _containers.ScalarMap[str, str]
-    def __init__(self, status: _Optional[_Union[PodSandboxStatus, _Mapping]] = ..., info: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(
+        self,
+        status: _Optional[_Union[PodSandboxStatus, _Mapping]] = ...,
+        info: _Optional[_Mapping[str, str]] = ...,
+    ) -> None: ...
 
 class PodSandboxStateValue(_message.Message):
     __slots__ = ("state",)
@@ -135,13 +165,19 @@ class PodSandboxFilter(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     LABEL_SELECTOR_FIELD_NUMBER: _ClassVar[int]
     id: str
     state: PodSandboxStateValue
     label_selector: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[PodSandboxStateValue, _Mapping]] = ..., label_selector: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(
+        self,
+        id: _Optional[str] = ...,
+        state: _Optional[_Union[PodSandboxStateValue, _Mapping]] = ...,
+        label_selector: _Optional[_Mapping[str, str]] = ...,
+    ) -> None: ...
 
 class ListPodSandboxRequest(_message.Message):
     __slots__ = ("filter",)
@@ -150,7 +186,15 @@ class ListPodSandboxRequest(_message.Message):
     def __init__(self, filter: _Optional[_Union[PodSandboxFilter, _Mapping]] = ...) -> None: ...
 
 class PodSandbox(_message.Message):
-    __slots__ = ("id", "metadata", "state", "created_at", "labels", "annotations", "runtime_handler")
+    __slots__ = (
+        "id",
+        "metadata",
+        "state",
+        "created_at",
+        "labels",
+        "annotations",
+        "runtime_handler",
+    )
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +202,7 @@ class PodSandbox(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     class AnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +210,7 @@ class PodSandbox(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -179,7 +225,16 @@ class PodSandbox(_message.Message):
     labels: _containers.ScalarMap[str, str]
     annotations: _containers.ScalarMap[str, str]
     runtime_handler: str
-    def __init__(self, id: _Optional[str] = ..., metadata: _Optional[_Union[PodSandboxMetadata, _Mapping]] = ..., state: _Optional[_Union[PodSandboxState, str]] = ..., created_at: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., runtime_handler: _Optional[str] = ...) -> None: ...
+    def __init__(
+        self,
+        id: _Optional[str] = ...,
+        metadata: _Optional[_Union[PodSandboxMetadata, _Mapping]] = ...,
+        state: _Optional[_Union[PodSandboxState, str]] = ...,
+        created_at: _Optional[int] = ...,
+        labels: _Optional[_Mapping[str, str]] = ...,
+        annotations: _Optional[_Mapping[str, str]] = ...,
+        runtime_handler: _Optional[str] = ...,
+    ) -> None: ...
 
 class ListPodSandboxResponse(_message.Message):
     __slots__ = ("items",)
@@ -196,13 +251,19 @@ class ImageSpec(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
     USER_SPECIFIED_IMAGE_FIELD_NUMBER: _ClassVar[int]
     image: str
     annotations: _containers.ScalarMap[str, str]
     user_specified_image: str
-    def __init__(self, image: _Optional[str] = ..., annotations: _Optional[_Mapping[str, str]] = ..., user_specified_image: _Optional[str] = ...) -> None: ...
+    def __init__(
+        self,
+        image: _Optional[str] = ...,
+        annotations: _Optional[_Mapping[str, str]] = ...,
+        user_specified_image: _Optional[str] = ...,
+    ) -> None: ...
 
 class ContainerMetadata(_message.Message):
     __slots__ = ("name", "attempt")
@@ -227,6 +288,7 @@ class ContainerFilter(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     POD_SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
@@ -235,7 +297,13 @@ class ContainerFilter(_message.Message):
     state: ContainerStateValue
     pod_sandbox_id: str
     label_selector: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[ContainerStateValue, _Mapping]] = ..., pod_sandbox_id: _Optional[str] = ..., label_selector: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(
+        self,
+        id: _Optional[str] = ...,
+        state: _Optional[_Union[ContainerStateValue, _Mapping]] = ...,
+        pod_sandbox_id: _Optional[str] = ...,
+        label_selector: _Optional[_Mapping[str, str]] = ...,
+    ) -> None: ...
 
 class ListContainersRequest(_message.Message):
     __slots__ = ("filter",)
@@ -244,7 +312,18 @@ class ListContainersRequest(_message.Message):
     def __init__(self, filter: _Optional[_Union[ContainerFilter, _Mapping]] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("id", "pod_sandbox_id", "metadata", "image", "image_ref", "state", "created_at", "labels", "annotations", "image_id")
+    __slots__ = (
+        "id",
+        "pod_sandbox_id",
+        "metadata",
+        "image",
+        "image_ref",
+        "state",
+        "created_at",
+        "labels",
+        "annotations",
+        "image_id",
+    )
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -252,6 +331,7 @@ class Container(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     class AnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -259,6 +339,7 @@ class Container(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     ID_FIELD_NUMBER: _ClassVar[int]
     POD_SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
@@ -279,13 +360,27 @@ class Container(_message.Message):
     labels: _containers.ScalarMap[str, str]
     annotations: _containers.ScalarMap[str, str]
     image_id: str
-    def __init__(self, id: _Optional[str] = ..., pod_sandbox_id: _Optional[str] = ..., metadata: _Optional[_Union[ContainerMetadata, _Mapping]] = ..., image: _Optional[_Union[ImageSpec, _Mapping]] = ..., image_ref: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., created_at: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., image_id: _Optional[str] = ...) -> None: ...
+    def __init__(
+        self,
+        id: _Optional[str] = ...,
+        pod_sandbox_id: _Optional[str] = ...,
+        metadata: _Optional[_Union[ContainerMetadata, _Mapping]] = ...,
+        image: _Optional[_Union[ImageSpec, _Mapping]] = ...,
+        image_ref: _Optional[str] = ...,
+        state: _Optional[_Union[ContainerState, str]] = ...,
+        created_at: _Optional[int] = ...,
+        labels: _Optional[_Mapping[str, str]] = ...,
+        annotations: _Optional[_Mapping[str, str]] = ...,
+        image_id: _Optional[str] = ...,
+    ) -> None: ...
 
 class ListContainersResponse(_message.Message):
     __slots__ = ("containers",)
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
     containers: _containers.RepeatedCompositeFieldContainer[Container]
-    def __init__(self, containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ...) -> None: ...
+    def __init__(
+        self, containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ...
+    ) -> None: ...
 
 class ContainerStatusRequest(_message.Message):
     __slots__ = ("container_id", "verbose")
@@ -293,10 +388,24 @@ class ContainerStatusRequest(_message.Message):
     VERBOSE_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     verbose: bool
-    def __init__(self, container_id: _Optional[str] = ..., verbose: _Optional[bool] = ...) -> None: ...
+    def __init__(
+        self, container_id: _Optional[str] = ..., verbose: _Optional[bool] = ...
+    ) -> None: ...
 
 class ContainerStatus(_message.Message):
-    __slots__ = ("id", "metadata", "state", "created_at", "started_at", "finished_at", "exit_code", "image", "image_ref", "labels", "annotations")
+    __slots__ = (
+        "id",
+        "metadata",
+        "state",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "exit_code",
+        "image",
+        "image_ref",
+        "labels",
+        "annotations",
+    )
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -304,6 +413,7 @@ class ContainerStatus(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     class AnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +421,7 @@ class ContainerStatus(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -333,7 +444,20 @@ class ContainerStatus(_message.Message):
     image_ref: str
     labels: _containers.ScalarMap[str, str]
     annotations: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., metadata: _Optional[_Union[ContainerMetadata, _Mapping]] = ..., state: _Optional[_Union[ContainerState, str]] = ..., created_at: _Optional[int] = ..., started_at: _Optional[int] = ..., finished_at: _Optional[int] = ..., exit_code: _Optional[int] = ..., image: _Optional[_Union[ImageSpec, _Mapping]] = ..., image_ref: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., annotations: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(
+        self,
+        id: _Optional[str] = ...,
+        metadata: _Optional[_Union[ContainerMetadata, _Mapping]] = ...,
+        state: _Optional[_Union[ContainerState, str]] = ...,
+        created_at: _Optional[int] = ...,
+        started_at: _Optional[int] = ...,
+        finished_at: _Optional[int] = ...,
+        exit_code: _Optional[int] = ...,
+        image: _Optional[_Union[ImageSpec, _Mapping]] = ...,
+        image_ref: _Optional[str] = ...,
+        labels: _Optional[_Mapping[str, str]] = ...,
+        annotations: _Optional[_Mapping[str, str]] = ...,
+    ) -> None: ...
 
 class ContainerStatusResponse(_message.Message):
     __slots__ = ("status", "info")
@@ -344,18 +468,29 @@ class ContainerStatusResponse(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     STATUS_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     status: ContainerStatus
     info: _containers.ScalarMap[str, str]
-    def __init__(self, status: _Optional[_Union[ContainerStatus, _Mapping]] = ..., info: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(
+        self,
+        status: _Optional[_Union[ContainerStatus, _Mapping]] = ...,
+        info: _Optional[_Mapping[str, str]] = ...,
+    ) -> None: ...
 
 class GetEventsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ContainerEventResponse(_message.Message):
-    __slots__ = ("container_id", "container_event_type", "created_at", "pod_sandbox_status", "containers_statuses")
+    __slots__ = (
+        "container_id",
+        "container_event_type",
+        "created_at",
+        "pod_sandbox_status",
+        "containers_statuses",
+    )
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -366,4 +501,11 @@ class ContainerEventResponse(_message.Message):
     created_at: int
     pod_sandbox_status: PodSandboxStatus
     containers_statuses: _containers.RepeatedCompositeFieldContainer[ContainerStatus]
-    def __init__(self, container_id: _Optional[str] = ..., container_event_type: _Optional[_Union[ContainerEventType, str]] = ..., created_at: _Optional[int] = ..., pod_sandbox_status: _Optional[_Union[PodSandboxStatus, _Mapping]] = ..., containers_statuses: _Optional[_Iterable[_Union[ContainerStatus, _Mapping]]] = ...) -> None: ...
+    def __init__(
+        self,
+        container_id: _Optional[str] = ...,
+        container_event_type: _Optional[_Union[ContainerEventType, str]] = ...,
+        created_at: _Optional[int] = ...,
+        pod_sandbox_status: _Optional[_Union[PodSandboxStatus, _Mapping]] = ...,
+        containers_statuses: _Optional[_Iterable[_Union[ContainerStatus, _Mapping]]] = ...,
+    ) -> None: ...

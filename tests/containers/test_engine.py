@@ -1,0 +1,153 @@
+"""The Docker Engine API client against real dockerd and podman services."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from support.runtimes import TEST_LABEL, Docker, Watcher, unique
+
+from espia.containers.model import Container, ContainerEventKind, K8sMeta
+from espia.containers.runtimes.docker import DockerRuntime
+from espia.containers.runtimes.podman import PodmanRuntime
+from espia.errors import RuntimeUnavailable
+
+
+@pytest.fixture(params=["docker", "podman"])
+def engine(request):
+    """(the CLI helper, a runtime client) for each Engine API daemon."""
+    cli = request.getfixturevalue(request.param)
+    runtime = DockerRuntime(cli.socket) if request.param == "docker" else PodmanRuntime()
+    yield cli, runtime
+    runtime.close()
+
+
+def expected(runtime: str, cid: str, name: str, image: str, pid: int, labels) -> Container:
+    cgroup = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    return Container(
+        id=cid,
+        name=name,
+        runtime=runtime,
+        image=image,
+        pid=pid,
+        mntns=os.stat(f"/proc/{pid}/ns/mnt").st_ino,
+        netns=os.stat(f"/proc/{pid}/ns/net").st_ino,
+        cgroup=next(line[3:] for line in cgroup if line.startswith("0::")),
+        labels=labels,
+    )
+
+
+def test_lists_running_containers(engine):
+    cli, runtime = engine
+    name = unique("listed")
+    cid = cli.run(name, {"tier": "db"})
+    try:
+        pid = cli.pid(cid)
+        found = {c.id: c for c in runtime.list_containers()}
+        assert found[cid] == expected(
+            runtime.name, cid, name, cli.default_image, pid, {TEST_LABEL: "1", "tier": "db"}
+        )
+        assert found[cid].cgroup.endswith(cid) or cid in found[cid].cgroup
+    finally:
+        cli.remove(cid)
+    assert cid not in {c.id for c in runtime.list_containers()}
+
+
+def test_watch_reports_one_start_and_one_stop(engine):
+    cli, runtime = engine
+    runtime.list_containers()
+    watcher = Watcher(runtime)
+    time.sleep(0.5)  # let the event stream open
+    name = unique("watched")
+    cid = cli.run(name)
+    try:
+        started = watcher.next(cid)
+        assert started.kind is ContainerEventKind.STARTED
+        assert started.container.name == name
+        assert started.container.pid == cli.pid(cid)
+        assert started.container.mntns == os.stat(f"/proc/{cli.pid(cid)}/ns/mnt").st_ino
+    finally:
+        cli.remove(cid)
+    stopped = watcher.next(cid)
+    assert stopped.kind is ContainerEventKind.STOPPED
+    assert stopped.container == started.container
+    assert [e for e in watcher.drain(1.0) if e.container.id == cid] == []
+    watcher.close()
+    assert watcher.error is None
+
+
+def test_kubernetes_labels_and_pod_labels_through_the_sandbox(docker: Docker, docker_socket: str):
+    """cri-dockerd's layout: kubelet labels on both, pod labels on the sandbox only."""
+    pod = {
+        "io.kubernetes.pod.name": "web-0",
+        "io.kubernetes.pod.namespace": "shop",
+        "io.kubernetes.pod.uid": "0b1c",
+    }
+    sandbox = docker.run(
+        unique("k8s_POD"), {**pod, "app": "web", "io.kubernetes.docker.type": "podsandbox"}
+    )
+    app = docker.run(
+        unique("k8s_nginx"),
+        {
+            **pod,
+            "io.kubernetes.container.name": "nginx",
+            "io.kubernetes.docker.type": "container",
+            "io.kubernetes.sandbox.id": sandbox,
+        },
+    )
+    runtime = DockerRuntime(docker_socket)
+    try:
+        found = {c.id: c for c in runtime.list_containers()}
+    finally:
+        runtime.close()
+        docker.remove(app)
+        docker.remove(sandbox)
+    assert found[app].k8s == K8sMeta(
+        namespace="shop",
+        pod="web-0",
+        container="nginx",
+        pod_uid="0b1c",
+        pod_labels={"app": "web", TEST_LABEL: "1"},
+    )
+    assert found[sandbox].k8s.sandbox is True
+
+
+@pytest.mark.parametrize("cls", [DockerRuntime, PodmanRuntime])
+def test_down_is_one_clear_line(cls, tmp_path: Path):
+    missing = tmp_path / "missing.sock"
+    with pytest.raises(RuntimeUnavailable) as caught:
+        cls(str(missing))
+    name = cls.default_name
+    assert str(caught.value) == f"{name}: cannot connect to {missing}: no such file or directory"
+
+    stale = tmp_path / "stale.sock"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(stale))
+        with pytest.raises(RuntimeUnavailable) as caught:
+            cls(str(stale))
+    assert str(caught.value) == f"{name}: cannot connect to {stale}: connection refused"
+
+
+def test_a_socket_that_answers_garbage(tmp_path: Path):
+    path = tmp_path / "garbage.sock"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+        listener.listen()
+
+        def answer() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"SSH-2.0-OpenSSH\r\n")
+
+        server = threading.Thread(target=answer)
+        server.start()
+        with pytest.raises(RuntimeUnavailable) as caught:
+            DockerRuntime(str(path))
+        server.join()
+    assert str(caught.value).startswith("docker: GET /_ping: bad HTTP answer")
+    assert "\n" not in str(caught.value)
