@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import errno as errno_names
+import mmap
 from collections.abc import Iterator
 from enum import IntEnum
 
@@ -60,6 +61,14 @@ class Map:
         if not address:
             raise KernelError(f"read map {self.name}: it has no data section")
         return address, size.value
+
+    def mmap(self) -> mmap.mmap:
+        """The map's memory, shared with the kernel (maps created BPF_F_MMAPABLE: .bss, .data)."""
+        length = -(-self.value_size // mmap.PAGESIZE) * mmap.PAGESIZE
+        try:
+            return mmap.mmap(self.fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError as exc:
+            raise KernelError(f"map {self.name} into memory: {exc.strerror}") from exc
 
     def update(self, key: bytes, value: bytes) -> None:
         err = _libbpf.lib().bpf_map_update_elem(self.fd, key, value, 0)

@@ -10,8 +10,10 @@ twice, so any path out of a gadget leaves the kernel as it was.
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -51,13 +53,15 @@ class Program:
 class GlobalData:
     """The variables of one data section (.rodata, .bss), by name.
 
-    Before load, writes to .rodata set the constants the verifier sees; after
-    load, .bss is the live memory the program shares with us (libbpf mmaps
-    it), so reading a counter there needs no syscall.
+    Before load, writes to .rodata set the constants the verifier sees.  After
+    load, `counter()` maps .bss, the live memory the program shares with us,
+    so reading a counter there needs no syscall.  (libbpf 1.1 maps it only
+    for skeletons, so we map it ourselves.)
     """
 
-    def __init__(self, map_: Map, btf: Btf, section: str) -> None:
+    def __init__(self, map_: Map, btf: Btf, section: str, owner: BpfObject) -> None:
         self._map = map_
+        self._owner = owner
         self._vars = {v.name: v for v in btf.datasec(section)}
 
     def __contains__(self, name: str) -> bool:
@@ -83,9 +87,15 @@ class GlobalData:
         address, size = self._view(name)
         return ctypes.string_at(address, size)
 
-    def address(self, name: str) -> int:
-        """Where the variable lives: for hot-path reads through ctypes."""
-        return self._view(name)[0]
+    def counter(self, name: str) -> Callable[[], int]:
+        """A function that reads the live 64-bit variable `name` (after load)."""
+        var = self._vars[name]
+        if var.size != 8:
+            raise LoadError(f"read {name}: a {var.size}-byte variable is not a 64-bit counter")
+        memory = self._owner.mmap(self._map)
+        unpack = struct.Struct("<Q").unpack_from
+        offset = var.offset
+        return lambda: unpack(memory, offset)[0]
 
 
 class BpfObject:
@@ -98,6 +108,7 @@ class BpfObject:
         self._maps = {m.name: m for m in self._iter_maps()}
         self.programs = list(self._iter_programs())
         self.loaded = False
+        self._mmaps: list[mmap.mmap] = []
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> BpfObject:
@@ -147,7 +158,7 @@ class BpfObject:
         """The variables of `section` (".rodata", ".bss"), or None if it has none."""
         for map_ in self._maps.values():
             if map_.name.endswith(section):
-                return GlobalData(map_, self.btf, section)
+                return GlobalData(map_, self.btf, section, self)
         return None
 
     def load(self) -> None:
@@ -158,7 +169,15 @@ class BpfObject:
             raise _load_error(self.path, err, _libbpf.log.take())
         self.loaded = True
 
+    def mmap(self, map_: Map) -> mmap.mmap:
+        """Maps `map_` for the life of this object."""
+        memory = map_.mmap()
+        self._mmaps.append(memory)
+        return memory
+
     def close(self) -> None:
+        while self._mmaps:
+            self._mmaps.pop().close()
         if self._handle is not None:
             _libbpf.lib().bpf_object__close(self._handle)
             self._handle = None

@@ -14,10 +14,9 @@ leaves a program in the kernel.
 
 from __future__ import annotations
 
-import ctypes
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -91,7 +90,7 @@ class LocalRun:
         self._stopping = threading.Event()
         self._links: list[Link] = []
         self._ring: RingBuffer | None = None
-        self._lost_counter: ctypes.c_uint64 | None = None
+        self._lost_counter: Callable[[], int] | None = None
         self.schema: EventSchema | None = None
         self.filter: Filter | None = None
 
@@ -127,7 +126,7 @@ class LocalRun:
         obj.load()
         bss = obj.data(".bss")
         if bss is not None and LOST_VARIABLE in bss:
-            self._lost_counter = ctypes.c_uint64.from_address(bss.address(LOST_VARIABLE))
+            self._lost_counter = bss.counter(LOST_VARIABLE)
         for operator in self.operators:
             operator.start(obj)
             self._stack.callback(operator.stop)
@@ -174,7 +173,7 @@ class LocalRun:
     def _new_losses(self) -> int:
         if self._lost_counter is None:
             return 0
-        total = self._lost_counter.value
+        total = self._lost_counter()
         fresh = total - self.lost_total
         self.lost_total = total
         return fresh

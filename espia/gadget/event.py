@@ -26,11 +26,12 @@ class Event:
     _getters: ClassVar[tuple[tuple[Field, Callable[[Event], Any]], ...]] = ()
 
     def get(self, name: str) -> Any:
-        """The raw value of the field called `name` (case-insensitive), e.g. "k8s.pod"."""
+        """The value of field `name` (case-insensitive) as JSON shows it: "k8s.pod", "errname"."""
         wanted = name.lower()
         for field, getter in type(self)._getters:
             if field.name.lower() == wanted:
-                return getter(self)
+                raw = getter(self)
+                return field.text(raw) if field.json_text else raw
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from espia.containers.model import NO_CONTAINER
 from espia.ebpf.btf import Leaf, Scalar
 from espia.errors import EspiaError
 from espia.gadget.event import Event
-from espia.gadget.fields import quote_args
+from espia.gadget.fields import ValueKind, quote_args
 from espia.gadget.schema import EventSchema, attribute
 from espia.pipeline._codegen import compile_function
 
@@ -55,11 +55,10 @@ def string_list(raw: bytes, truncated: bool = False) -> str:
 
 
 def path_components(raw: bytes) -> str:
-    """ "c\\0b\\0a\\0" (leaf first, as the kernel walked it) -> "/a/b/c"."""
-    parts = [p for p in raw.split(b"\0") if p and p != b"/"]
-    if not parts:
-        return "/" if raw[:1] == b"/" else ""
-    return "/" + "/".join(p.decode("utf-8", "backslashreplace") for p in reversed(parts))
+    """ "c\\0b\\0a\\0\\0" (leaf first, as the kernel walked it; an empty one ends it) -> "/a/b/c"."""
+    used = raw.split(b"\0\0", 1)[0] if not raw.startswith(b"\0") else b""
+    parts = [p.decode("utf-8", "backslashreplace") for p in used.split(b"\0") if p]
+    return "/" + "/".join(reversed(parts))
 
 
 def _code(leaf: Leaf) -> str:
@@ -72,7 +71,7 @@ def _code(leaf: Leaf) -> str:
     return _UNSIGNED[leaf.size]
 
 
-def _converter(leaf: Leaf) -> str:
+def _converter(leaf: Leaf, kind: ValueKind) -> str:
     """The function the raw unpacked value of `leaf` goes through, by name."""
     if "gadget_string_list" in leaf.typedefs:
         return "_string_list"
@@ -82,7 +81,7 @@ def _converter(leaf: Leaf) -> str:
         return "_comms.__getitem__"
     if leaf.scalar is Scalar.CHARS:
         return "_cstring"
-    if leaf.scalar is Scalar.BOOL:
+    if leaf.scalar is Scalar.BOOL or kind is ValueKind.BOOL:
         return "bool"
     if leaf.scalar is Scalar.BYTES:
         return "bytes.hex"
@@ -114,17 +113,18 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
         for i, leaf in enumerate(leaves)
         if "gadget_truncated" in leaf.typedefs
     }
+    kinds = {field.name: field.kind for field in schema.fields}
     lines = ["def decode(buf, off, length):"]
     lines.append("    v = _unpack(buf, off)" if leaves else "    v = ()")
     lines.append("    e = _new(_Event)")
     for i, leaf in enumerate(leaves):
-        convert = _converter(leaf)
+        convert = _converter(leaf, kinds[leaf.name])
         value = f"v[{i}]"
         if convert == "_string_list" and leaf.name in truncation:
             value = f"v[{i}], v[{truncation[leaf.name]}]"
         lines.append(f"    e.{attribute(leaf.name)} = {_call(convert, value)}")
     if tail is not None:
-        convert = _converter(tail)
+        convert = _converter(tail, kinds[tail.name])
         value = f"buf[off + {tail.offset}:off + length]"
         if convert == "_string_list" and tail.name in truncation:
             value += f", v[{truncation[tail.name]}]"

@@ -47,8 +47,9 @@ typedef char gadget_string_list;
 /* Non-zero when a bounded copy (args, a path) was cut short (see above). */
 typedef __u8 gadget_truncated;
 /*
- * A path as NUL-separated components from the leaf up to the root: walking
- * dentries upwards is all the verifier has to check, user space reverses it.
+ * A path as NUL-separated components from the leaf up to the root, ended by
+ * an empty one: walking dentries upwards is all the verifier has to check,
+ * user space reverses it (see path.bpf.h).
  */
 typedef char gadget_path_components;
 

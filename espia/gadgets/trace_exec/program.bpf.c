@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * trace exec: every execve(2) and execveat(2), successful or not.
+ *
+ * The arguments are copied at syscall entry, while the caller's memory still
+ * holds them.  A successful exec is reported from sched_process_exec, where
+ * the task already runs the new program (its new comm) and old_pid names the
+ * thread that called exec even if it was not the leader; a failed one from
+ * the syscall's exit, with the error.
+ */
+#include <espia/gadget.bpf.h>
+#include <espia/path.bpf.h>
+
+#define ARGS_SIZE 4096
+#define MAX_ARGS 64
+#define EXE_SIZE 512
+#define CWD_SIZE 512
+#define MAX_INFLIGHT 1024
+
+struct event {
+	gadget_timestamp timestamp;
+	gadget_mntns_id mntns;
+	gadget_pid pid;
+	gadget_tid tid;
+	gadget_ppid ppid;
+	gadget_uid uid;
+	gadget_gid gid;
+	gadget_syscall_ret ret;
+	gadget_comm comm[TASK_COMM_LEN];
+	char pcomm[TASK_COMM_LEN];
+	__u32 args_size;
+	gadget_truncated args_truncated;
+	gadget_truncated cwd_truncated;
+	char exe[EXE_SIZE];
+	gadget_path_components cwd[CWD_SIZE];
+	gadget_string_list args[ARGS_SIZE];
+};
+
+/* The event, with room after each bounded copy for the verifier (path.bpf.h). */
+struct scratch_event {
+	struct event event;
+	char slack[ARGS_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_INFLIGHT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct event);
+} inflight SEC(".maps");
+
+GADGET_TRACER_MAP(events);
+GADGET_SCRATCH(scratch_event, scratch);
+GADGET_TRACER(exec, events, event);
+
+static __always_inline void copy_args(struct event *e, const char *const *argv)
+{
+	__u32 off = 0;
+	int i;
+
+	for (i = 0; i < MAX_ARGS; i++) {
+		const char *arg = NULL;
+		long len;
+
+		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) || !arg)
+			break;
+		if (off >= ARGS_SIZE) {
+			e->args_truncated = 1;
+			break;
+		}
+		off &= ARGS_SIZE - 1;
+		len = bpf_probe_read_user_str(&e->args[off], ARGS_SIZE - off, arg);
+		if (len <= 0)
+			break;
+		if (off + len >= ARGS_SIZE)
+			e->args_truncated = 1;
+		off += len;
+	}
+	if (i == MAX_ARGS) {
+		const char *more = NULL;
+
+		bpf_probe_read_user(&more, sizeof(more), &argv[MAX_ARGS]);
+		if (more)
+			e->args_truncated = 1;
+	}
+	e->args_size = off < ARGS_SIZE ? off : ARGS_SIZE;
+}
+
+static __always_inline int enter(const char *filename, const char *const *argv)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct path pwd;
+	struct event *e;
+
+	e = gadget_scratch(&scratch);
+	if (!e)
+		return 0;
+	e->args_truncated = 0;
+	e->cwd_truncated = 0;
+	bpf_probe_read_user_str(e->exe, sizeof(e->exe), filename);
+	copy_args(e, argv);
+	pwd = BPF_CORE_READ(task, fs, pwd);
+	gadget_path_components_of(&pwd, e->cwd, CWD_SIZE, &e->cwd_truncated);
+	/* A full table would drop this exec unseen: count it. */
+	if (bpf_map_update_elem(&inflight, &tid, e, BPF_ANY))
+		gadget_count_lost();
+	return 0;
+}
+
+/* Fills what the current task knows and sends the event. */
+static __always_inline void emit(struct event *e, int ret)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	__u32 size;
+
+	if (gadget_should_discard_current())
+		return;
+	e->timestamp = bpf_ktime_get_boot_ns();
+	e->mntns = gadget_current_mntns();
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->ret = ret;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	BPF_CORE_READ_STR_INTO(&e->pcomm, task, real_parent, comm);
+	size = e->args_size;
+	if (size > ARGS_SIZE)
+		size = ARGS_SIZE;
+	gadget_output(&events, e, offsetof(struct event, args) + size);
+}
+
+static __always_inline int leave(int ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct event *e;
+
+	e = bpf_map_lookup_elem(&inflight, &tid);
+	if (!e)
+		return 0;
+	/* A successful exec was reported by sched_process_exec already. */
+	if (ret < 0)
+		emit(e, ret);
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[0], (const char *const *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int enter_execveat(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[1], (const char *const *)ctx->args[2]);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int exec_done(struct trace_event_raw_sched_process_exec *ctx)
+{
+	__u32 old_tid = ctx->old_pid;
+	struct event *e;
+
+	e = bpf_map_lookup_elem(&inflight, &old_tid);
+	if (!e)
+		return 0;
+	emit(e, 0);
+	bpf_map_delete_elem(&inflight, &old_tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int exit_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	return leave(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int exit_execveat(struct trace_event_raw_sys_exit *ctx)
+{
+	return leave(ctx->ret);
+}
+
+char LICENSE[] SEC("license") = "GPL";

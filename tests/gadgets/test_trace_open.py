@@ -1,0 +1,121 @@
+"""trace open against real processes: flags, modes, errors, threads, every syscall."""
+
+from __future__ import annotations
+
+import os
+
+from support.workloads import comm_name, run_python
+
+
+def test_opens_have_exact_fd_flags_mode_and_error(recorder, tmp_path):
+    comm = comm_name()
+    created = tmp_path / "created"
+    missing = tmp_path / "missing" / "file"
+    body = f"""
+fd = os.open({str(created)!r}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+print(fd)
+try:
+    os.open({str(missing)!r}, os.O_RDONLY)
+except FileNotFoundError:
+    print("ENOENT")
+fd2 = os.open({str(created)!r}, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+print(fd2)
+"""
+    out: list[str] = []
+    events = recorder(
+        "open", lambda: out.append(run_python(comm, body).stdout), filter=f"comm:{comm}"
+    )
+    fd, error, fd2 = out[0].split()
+    assert error == "ENOENT"
+    assert [(e.path, e.fd, e.err) for e in events] == [
+        (str(created), int(fd), 0),
+        (str(missing), -1, 2),
+        (str(created), int(fd2), 0),
+    ]
+    first, failed, second = events
+    # Python's os.open adds O_CLOEXEC (PEP 446): the kernel saw it, so do we.
+    assert first.get("flags") == "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC"
+    assert first.get("mode") == "0640"
+    assert failed.get("flags") == "O_RDONLY|O_CLOEXEC"
+    assert failed.get("errname") == "ENOENT"
+    assert second.get("flags") == "O_RDWR|O_APPEND|O_CLOEXEC"
+    assert {e.comm for e in events} == {comm}
+    assert len({e.pid for e in events}) == 1
+    assert all(e.pid == e.tid for e in events)
+
+
+def test_open_creat_openat_and_openat2_are_all_seen(recorder, tmp_path):
+    comm = comm_name()
+    body = f"""
+import ctypes, struct
+libc = ctypes.CDLL(None, use_errno=True)
+base = {str(tmp_path)!r}
+print(libc.syscall(2, (base + "/via-open").encode(), os.O_RDONLY | os.O_CREAT, 0o600))
+print(libc.creat((base + "/via-creat").encode(), 0o644))
+print(libc.openat(-100, (base + "/via-openat").encode(), os.O_WRONLY | os.O_CREAT, 0o600))
+how = struct.pack("QQQ", os.O_RDWR | os.O_CREAT, 0o600, 0)
+print(libc.syscall(437, -100, (base + "/via-openat2").encode(), how, len(how)))
+"""
+    out: list[str] = []
+    events = recorder(
+        "open", lambda: out.append(run_python(comm, body).stdout), filter=f"comm:{comm}"
+    )
+    fds = [int(x) for x in out[0].split()]
+    assert all(fd >= 0 for fd in fds)
+    seen = [(os.path.basename(e.path), e.fd, e.get("flags"), e.get("mode")) for e in events]
+    assert seen == [
+        ("via-open", fds[0], "O_RDONLY|O_CREAT", "0600"),
+        ("via-creat", fds[1], "O_WRONLY|O_CREAT|O_TRUNC", "0644"),
+        ("via-openat", fds[2], "O_WRONLY|O_CREAT", "0600"),
+        ("via-openat2", fds[3], "O_RDWR|O_CREAT", "0600"),
+    ]
+
+
+def test_opens_from_several_threads_carry_their_thread_ids(recorder, tmp_path):
+    comm = comm_name()
+    body = f"""
+import threading
+tids = {{}}
+def work(i):
+    tids[i] = threading.get_native_id()
+    for j in range(5):
+        try:
+            os.open({str(tmp_path)!r} + f"/t{{i}}-{{j}}", os.O_RDONLY)
+        except FileNotFoundError:
+            pass
+threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(os.getpid(), *[tids[i] for i in range(4)])
+"""
+    out: list[str] = []
+    events = recorder(
+        "open", lambda: out.append(run_python(comm, body).stdout), filter=f"comm:{comm}"
+    )
+    pid, *tids = (int(x) for x in out[0].split())
+    mine = [e for e in events if os.path.dirname(e.path) == str(tmp_path)]
+    assert len(mine) == 20
+    assert {e.pid for e in mine} == {pid}
+    for i, tid in enumerate(tids):
+        paths = sorted(os.path.basename(e.path) for e in mine if e.tid == tid)
+        assert paths == [f"t{i}-{j}" for j in range(5)]
+        assert all(e.err == 2 and e.fd == -1 for e in mine if e.tid == tid)
+
+
+def test_kernel_side_comm_filter_drops_other_processes(recorder, tmp_path):
+    comm, other = comm_name(), comm_name()
+    body = f"""
+for i in range(50):
+    try:
+        os.open({str(tmp_path)!r} + "/nope", os.O_RDONLY)
+    except FileNotFoundError:
+        pass
+"""
+
+    def workload():
+        run_python(comm, body)
+        run_python(other, body)
+
+    events = recorder("open", workload, filter=f"comm:{comm}")
+    assert len(events) == 50
+    assert {e.comm for e in events} == {comm}

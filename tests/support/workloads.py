@@ -1,0 +1,136 @@
+"""Workloads with known behaviour, and ways to watch espia while they run.
+
+A workload is a real process doing real syscalls; the tests then assert the
+exact events it caused.  Processes get a unique comm (prctl PR_SET_NAME) so
+that an in-kernel comm filter isolates them from the rest of the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def unique(prefix: str = "espia") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def comm_name() -> str:
+    """A 15-character-safe comm unique to one test."""
+    return f"es{uuid.uuid4().hex[:10]}"
+
+
+# Python run in a child: set the comm first, then do the job, then _exit so
+# that nothing else (no atexit, no flush) makes syscalls after the job.
+PRELUDE = """
+import ctypes, os, sys
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)
+"""
+
+
+def run_python(comm: str, body: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs `body` in a fresh Python process whose comm is `comm`."""
+    code = PRELUDE + body + "\nsys.stdout.flush()\nos._exit(0)\n"
+    return subprocess.run(
+        [sys.executable, "-c", code, comm, *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=60,
+    )
+
+
+class EspiaCli:
+    """`espia ...` in a subprocess, its stdout read line by line in a thread."""
+
+    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.args = ["espia", *args]
+        self.proc = subprocess.Popen(
+            self.args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 20) -> str:
+        """The first output line for which `predicate` holds (waiting for it)."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for line in self.lines[seen:]:
+                    if predicate(line):
+                        return line
+                seen = len(self.lines)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(
+                        f"{' '.join(self.args)}: no matching line in {timeout}s; "
+                        f"got {self.lines[-5:]}, stderr: {self.stderr_text()}"
+                    )
+                self._cond.wait(min(remaining, 0.1))
+
+    def wait_ready(self, poke: Callable[[], None], marker: str, timeout: float = 20) -> None:
+        """Repeats `poke` (a workload whose events contain `marker`) until espia shows one.
+
+        The JSON output prints nothing before the first event, so this is how
+        a test knows the programs are attached, without a hidden flag.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            poke()
+            try:
+                self.wait_for(lambda line: marker in line, timeout=0.3)
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+
+    def stderr_text(self) -> str:
+        if self.proc.poll() is None:
+            return ""
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read()
+
+    def finish(self, timeout: float = 30) -> tuple[int, list[str], str]:
+        """Waits for exit; (returncode, stdout lines, stderr)."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout)
+        return code, self.lines, self.stderr_text()
+
+    def json_events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines if line.startswith("{")]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def espia(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Runs `espia args...` to completion."""
+    return subprocess.run(["espia", *args], capture_output=True, text=True, timeout=timeout)
