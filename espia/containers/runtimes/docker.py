@@ -1,8 +1,8 @@
 """Docker Engine API runtimes: dockerd, and podman through its compatible API.
 
-The Engine API names containers and returns their init pid in one inspect
-call. Kubernetes pods on Docker (cri-dockerd) carry the kubelet's labels on
-each container; pod labels sit on the sandbox container's labels.
+The Engine API names containers, and its inspect call returns the init pid.
+Kubernetes pods on Docker (cri-dockerd) carry the kubelet's labels on each
+container; pod labels sit on the sandbox container's labels.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import quote
 
 from espia.containers.model import Container, ContainerEvent
@@ -19,6 +19,28 @@ from ._http import EngineClient, NotFound
 from ._k8s import k8s_meta
 from ._proc import process_ids
 from ._tracker import Running
+
+
+class Record(NamedTuple):
+    """What espia needs of one container, whichever endpoint reported it."""
+
+    id: str
+    name: str
+    image: str
+    labels: Mapping[str, str]
+    pid: int
+
+
+def _from_inspect(data: Any) -> Record:
+    config = data.get("Config") or {}
+    state = data.get("State") or {}
+    return Record(
+        id=str(data["Id"]),
+        name=str(data.get("Name", "")).lstrip("/"),
+        image=str(config.get("Image", "")),
+        labels=MappingProxyType(dict(config.get("Labels") or {})),
+        pid=int(state.get("Pid") or 0) if state.get("Running") else 0,
+    )
 
 
 class DockerRuntime:
@@ -36,51 +58,49 @@ class DockerRuntime:
         self._api.get("/_ping")  # cheap, unlike /version (podman computes host info: ~400 ms)
         self._running = Running()
 
+    def _inspect(self, container_id: str) -> Record | None:
+        """One container, or None once it has been removed."""
+        try:
+            return _from_inspect(self._api.get_json(f"/containers/{quote(container_id)}/json"))
+        except NotFound:
+            return None
+
+    def _running_records(self) -> list[Record]:
+        """Running containers; Docker's list has no pids, so each one is inspected."""
+        records = []
+        for summary in self._api.get_json("/containers/json"):
+            record = self._inspect(str(summary["Id"]))
+            if record is not None and record.pid:
+                records.append(record)
+        return records
+
     def list_containers(self) -> list[Container]:
-        """Running (and paused) containers, inspected one by one for their pid."""
-        summaries = self._api.get_json("/containers/json")
-        inspected: dict[str, Any] = {}
-        result = []
-        for summary in summaries:
-            container = self._inspect(str(summary["Id"]), inspected)
-            if container is not None and container.pid:
-                result.append(container)
+        """Running (and paused) containers."""
+        records = self._running_records()
+        known: dict[str, Record | None] = {r.id: r for r in records}
+        result = [self._container(r, known) for r in records]
         self._running.reset(result)
         return result
 
-    def _inspect_raw(self, container_id: str, cache: dict[str, Any]) -> Any:
-        """``/containers/{id}/json``, or None for a container already removed."""
-        if container_id not in cache:
-            try:
-                cache[container_id] = self._api.get_json(f"/containers/{quote(container_id)}/json")
-            except NotFound:
-                cache[container_id] = None
-        return cache[container_id]
-
-    def _inspect(self, container_id: str, cache: dict[str, Any]) -> Container | None:
-        data = self._inspect_raw(container_id, cache)
-        if data is None:
-            return None
-        config = data.get("Config") or {}
-        labels: Mapping[str, str] = MappingProxyType(dict(config.get("Labels") or {}))
-
+    def _container(self, record: Record, known: dict[str, Record | None]) -> Container:
         def pod_labels_of(sandbox: str) -> Mapping[str, str]:
-            found = self._inspect_raw(sandbox, cache)
-            return dict((found.get("Config") or {}).get("Labels") or {}) if found else {}
+            if sandbox not in known:
+                known[sandbox] = self._inspect(sandbox)
+            found = known[sandbox]
+            return found.labels if found is not None else {}
 
-        state = data.get("State") or {}
-        ids = process_ids(int(state.get("Pid") or 0) if state.get("Running") else 0)
+        ids = process_ids(record.pid)
         return Container(
-            id=str(data["Id"]),
-            name=str(data.get("Name", "")).lstrip("/"),
+            id=record.id,
+            name=record.name,
             runtime=self.name,
-            image=str(config.get("Image", "")),
+            image=record.image,
             pid=ids.pid,
             mntns=ids.mntns,
             netns=ids.netns,
             cgroup=ids.cgroup,
-            labels=labels,
-            k8s=k8s_meta(labels, pod_labels_of),
+            labels=record.labels,
+            k8s=k8s_meta(record.labels, pod_labels_of),
         )
 
     def watch(self) -> Iterator[ContainerEvent]:
@@ -95,14 +115,14 @@ class DockerRuntime:
             action = event.get("Action") or event.get("status", "")
             actor = event.get("Actor") or {}
             cid = str(actor.get("ID") or event.get("id", ""))
+            attributes = actor.get("Attributes") or {}
+            unknown = Container(
+                cid, attributes.get("name", cid), self.name, attributes.get("image", "")
+            )
             if action == "start":
-                found = self._inspect(cid, {})
-                yield self._running.started(found or Container(cid, cid, self.name))
+                record = self._inspect(cid)
+                yield self._running.started(self._container(record, {}) if record else unknown)
             elif action in self.exit_actions:
-                attributes = actor.get("Attributes") or {}
-                unknown = Container(
-                    cid, attributes.get("name", cid), self.name, image=attributes.get("image", "")
-                )
                 yield self._running.exited(cid, unknown)
             elif action in self.remove_actions and (gone := self._running.removed(cid)):
                 yield gone
