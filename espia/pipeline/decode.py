@@ -55,7 +55,10 @@ def string_list(raw: bytes, truncated: bool = False) -> str:
 
 
 def path_components(raw: bytes) -> str:
-    """ "c\\0b\\0a\\0\\0" (leaf first, as the kernel walked it; an empty one ends it) -> "/a/b/c"."""
+    """Components leaf first, as the kernel walked them, then an empty one -> "/a/b/c".
+
+    b"c\\0b\\0a\\0\\0" is "/a/b/c"; what follows the empty component is stale.
+    """
     used = raw.split(b"\0\0", 1)[0] if not raw.startswith(b"\0") else b""
     parts = [p.decode("utf-8", "backslashreplace") for p in used.split(b"\0") if p]
     return "/" + "/".join(reversed(parts))

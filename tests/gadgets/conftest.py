@@ -6,18 +6,38 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.workloads import comm_name, run_python
 
 import espia
 
 
-def record(gadget: str, workload: Callable[[], Any], **options: Any) -> list[espia.Event]:
-    """The events `gadget` sees while `workload` runs (attached before, drained after)."""
-    with espia.trace(gadget, **options) as trace:
-        workload()
-        trace.stop()
-        return list(trace)
+class Recorder:
+    """Records what a gadget sees while a workload runs (attached before, drained after)."""
+
+    def __call__(
+        self, gadget: str, workload: Callable[[], Any], **options: Any
+    ) -> list[espia.Event]:
+        with espia.trace(gadget, **options) as trace:
+            workload()
+            trace.stop()
+            return list(trace)
+
+    def python(self, gadget: str, body: str, **options: Any) -> tuple[list[espia.Event], str, str]:
+        """Runs `body` in a Python child with a fresh comm, filtered on it in the kernel.
+
+        Returns (events, the child's stdout, its comm).
+        """
+        comm = comm_name()
+        out: list[str] = []
+        events = self(
+            gadget,
+            lambda: out.append(run_python(comm, body, check=False).stdout),
+            filter=f"comm:{comm}",
+            **options,
+        )
+        return events, out[0], comm
 
 
 @pytest.fixture
-def recorder() -> Callable[..., list[espia.Event]]:
-    return record
+def recorder() -> Recorder:
+    return Recorder()

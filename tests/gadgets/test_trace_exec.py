@@ -41,18 +41,14 @@ def test_exec_of_known_binary_has_exact_fields(recorder, tmp_path):
 
 
 def test_failed_exec_is_reported_with_its_error(recorder):
-    comm = comm_name()
     body = """
 try:
     os.execv("/nonexistent/espia-missing", ["espia-missing", "arg1"])
 except OSError as exc:
     print(exc.errno)
 """
-    out: list[str] = []
-    events = recorder(
-        "exec", lambda: out.append(run_python(comm, body).stdout), filter=f"comm:{comm}"
-    )
-    assert out == ["2\n"]
+    events, stdout, comm = recorder.python("exec", body)
+    assert stdout == "2\n"
     assert len(events) == 1
     event = events[0]
     assert event.ret == -2

@@ -8,7 +8,6 @@ from support.workloads import comm_name, run_python
 
 
 def test_opens_have_exact_fd_flags_mode_and_error(recorder, tmp_path):
-    comm = comm_name()
     created = tmp_path / "created"
     missing = tmp_path / "missing" / "file"
     body = f"""
@@ -21,11 +20,8 @@ except FileNotFoundError:
 fd2 = os.open({str(created)!r}, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
 print(fd2)
 """
-    out: list[str] = []
-    events = recorder(
-        "open", lambda: out.append(run_python(comm, body).stdout), filter=f"comm:{comm}"
-    )
-    fd, error, fd2 = out[0].split()
+    events, stdout, comm = recorder.python("open", body)
+    fd, error, fd2 = stdout.split()
     assert error == "ENOENT"
     assert [(e.path, e.fd, e.err) for e in events] == [
         (str(created), int(fd), 0),
@@ -45,7 +41,6 @@ print(fd2)
 
 
 def test_open_creat_openat_and_openat2_are_all_seen(recorder, tmp_path):
-    comm = comm_name()
     body = f"""
 import ctypes, struct
 libc = ctypes.CDLL(None, use_errno=True)
@@ -56,11 +51,8 @@ print(libc.openat(-100, (base + "/via-openat").encode(), os.O_WRONLY | os.O_CREA
 how = struct.pack("QQQ", os.O_RDWR | os.O_CREAT, 0o600, 0)
 print(libc.syscall(437, -100, (base + "/via-openat2").encode(), how, len(how)))
 """
-    out: list[str] = []
-    events = recorder(
-        "open", lambda: out.append(run_python(comm, body).stdout), filter=f"comm:{comm}"
-    )
-    fds = [int(x) for x in out[0].split()]
+    events, stdout, _comm = recorder.python("open", body)
+    fds = [int(x) for x in stdout.split()]
     assert all(fd >= 0 for fd in fds)
     seen = [(os.path.basename(e.path), e.fd, e.get("flags"), e.get("mode")) for e in events]
     assert seen == [
@@ -72,7 +64,6 @@ print(libc.syscall(437, -100, (base + "/via-openat2").encode(), how, len(how)))
 
 
 def test_opens_from_several_threads_carry_their_thread_ids(recorder, tmp_path):
-    comm = comm_name()
     body = f"""
 import threading
 tids = {{}}
@@ -88,11 +79,8 @@ for t in threads: t.start()
 for t in threads: t.join()
 print(os.getpid(), *[tids[i] for i in range(4)])
 """
-    out: list[str] = []
-    events = recorder(
-        "open", lambda: out.append(run_python(comm, body).stdout), filter=f"comm:{comm}"
-    )
-    pid, *tids = (int(x) for x in out[0].split())
+    events, stdout, _comm = recorder.python("open", body)
+    pid, *tids = (int(x) for x in stdout.split())
     mine = [e for e in events if os.path.dirname(e.path) == str(tmp_path)]
     assert len(mine) == 20
     assert {e.pid for e in mine} == {pid}
