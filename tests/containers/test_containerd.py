@@ -233,3 +233,11 @@ def test_restart_while_watching_raises_then_watch_again(services: Services, root
             again.close()
     finally:
         daemon.stop()
+
+
+def test_a_closed_client_says_so(containerd_socket: str):
+    runtime = ContainerdRuntime(containerd_socket)
+    runtime.close()
+    with pytest.raises(RuntimeUnavailable, match=r"^containerd: list tasks: client closed$"):
+        runtime.list_containers()
+    assert list(runtime.watch()) == []

@@ -57,6 +57,22 @@ class GrpcClient:
             return method(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise self.error(action, exc) from exc
+        except ValueError as exc:  # grpc's "Cannot invoke RPC on closed channel!"
+            raise unavailable(self.runtime, action, "client closed") from exc
+
+    def find(
+        self, method: Callable[..., T], request: object, action: str, metadata: Metadata = ()
+    ) -> T | None:
+        """Like :meth:`call`, but None when the runtime answers NOT_FOUND."""
+        import grpc
+
+        try:
+            return self.call(method, request, action, metadata)
+        except RuntimeUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, grpc.RpcError) and cause.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
 
     def calls(
         self, method: Any, requests: Sequence[object], action: str, metadata: Metadata = ()
@@ -68,7 +84,10 @@ class GrpcClient:
         """
         import grpc
 
-        futures = [method.future(r, timeout=CALL_TIMEOUT, metadata=metadata) for r in requests]
+        try:
+            futures = [method.future(r, timeout=CALL_TIMEOUT, metadata=metadata) for r in requests]
+        except ValueError as exc:  # closed channel
+            raise unavailable(self.runtime, action, "client closed") from exc
         results: list[Any] = []
         for future in futures:
             try:
@@ -87,11 +106,10 @@ class GrpcClient:
         (the runtime stopped or restarted) raises RuntimeUnavailable."""
         import grpc
 
-        call = method(request, metadata=metadata)
         with self._lock:
             if self._closed:
-                call.cancel()
                 return
+            call = method(request, metadata=metadata)
             self._streams.add(call)
         try:
             yield from call

@@ -145,19 +145,12 @@ class ContainerdRuntime:
 
     def _get(self, container_id: str, namespace: str) -> Any | None:
         """One container's record, or None if it is already gone."""
-        import grpc
-
         from ._proto import containerd_containers_pb2
 
         request = containerd_containers_pb2.GetContainerRequest(id=container_id)
-        try:
-            return self._containers.Get(
-                request, timeout=10.0, metadata=_namespace_header(namespace)
-            ).container
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                return None
-            raise self._client.error("get container", exc) from exc
+        header = _namespace_header(namespace)
+        found = self._client.find(self._containers.Get, request, "get container", header)
+        return found.container if found is not None else None
 
     def watch(self) -> Iterator[ContainerEvent]:
         """Task starts and ends from containerd's event stream, until :meth:`close`.
