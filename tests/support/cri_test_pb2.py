@@ -5,88 +5,89 @@
 # source: tests/support/cri_test.proto
 # Protobuf Python Version: 7.35.1
 """Generated protocol buffer code."""
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pool as _descriptor_pool
 from google.protobuf import runtime_version as _runtime_version
 from google.protobuf import symbol_database as _symbol_database
 from google.protobuf.internal import builder as _builder
+
 _runtime_version.ValidateProtobufRuntimeVersion(
-    _runtime_version.Domain.PUBLIC,
-    7,
-    35,
-    1,
-    '',
-    'tests/support/cri_test.proto'
+    _runtime_version.Domain.PUBLIC, 7, 35, 1, "", "tests/support/cri_test.proto"
 )
 # @@protoc_insertion_point(imports)
 
 _sym_db = _symbol_database.Default()
 
 
-from espia.containers.runtimes._proto import cri_api_pb2 as espia_dot_containers_dot_runtimes_dot___proto_dot_cri__api__pb2
+from espia.containers.runtimes._proto import (
+    cri_api_pb2 as espia_dot_containers_dot_runtimes_dot___proto_dot_cri__api__pb2,
+)
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctests/support/cri_test.proto\x12\nruntime.v1\x1a.espia/containers/runtimes/_proto/cri_api.proto\"\x8d\x01\n\x0fNamespaceOption\x12*\n\x07network\x18\x01 \x01(\x0e\x32\x19.runtime.v1.NamespaceMode\x12&\n\x03pid\x18\x02 \x01(\x0e\x32\x19.runtime.v1.NamespaceMode\x12&\n\x03ipc\x18\x03 \x01(\x0e\x32\x19.runtime.v1.NamespaceMode\"U\n\x1bLinuxSandboxSecurityContext\x12\x36\n\x11namespace_options\x18\x01 \x01(\x0b\x32\x1b.runtime.v1.NamespaceOption\"q\n\x15LinuxPodSandboxConfig\x12\x15\n\rcgroup_parent\x18\x01 \x01(\t\x12\x41\n\x10security_context\x18\x02 \x01(\x0b\x32\'.runtime.v1.LinuxSandboxSecurityContext\"\x80\x03\n\x10PodSandboxConfig\x12\x30\n\x08metadata\x18\x01 \x01(\x0b\x32\x1e.runtime.v1.PodSandboxMetadata\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x15\n\rlog_directory\x18\x03 \x01(\t\x12\x38\n\x06labels\x18\x06 \x03(\x0b\x32(.runtime.v1.PodSandboxConfig.LabelsEntry\x12\x42\n\x0b\x61nnotations\x18\x07 \x03(\x0b\x32-.runtime.v1.PodSandboxConfig.AnnotationsEntry\x12\x30\n\x05linux\x18\x08 \x01(\x0b\x32!.runtime.v1.LinuxPodSandboxConfig\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x14RunPodSandboxRequest\x12,\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1c.runtime.v1.PodSandboxConfig\x12\x17\n\x0fruntime_handler\x18\x02 \x01(\t\"/\n\x15RunPodSandboxResponse\x12\x16\n\x0epod_sandbox_id\x18\x01 \x01(\t\"/\n\x15StopPodSandboxRequest\x12\x16\n\x0epod_sandbox_id\x18\x01 \x01(\t\"\x18\n\x16StopPodSandboxResponse\"1\n\x17RemovePodSandboxRequest\x12\x16\n\x0epod_sandbox_id\x18\x01 \x01(\t\"\x1a\n\x18RemovePodSandboxResponse\"\xe6\x02\n\x0f\x43ontainerConfig\x12/\n\x08metadata\x18\x01 \x01(\x0b\x32\x1d.runtime.v1.ContainerMetadata\x12$\n\x05image\x18\x02 \x01(\x0b\x32\x15.runtime.v1.ImageSpec\x12\x0f\n\x07\x63ommand\x18\x03 \x03(\t\x12\x0c\n\x04\x61rgs\x18\x04 \x03(\t\x12\x37\n\x06labels\x18\t \x03(\x0b\x32\'.runtime.v1.ContainerConfig.LabelsEntry\x12\x41\n\x0b\x61nnotations\x18\n \x03(\x0b\x32,.runtime.v1.ContainerConfig.AnnotationsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x93\x01\n\x16\x43reateContainerRequest\x12\x16\n\x0epod_sandbox_id\x18\x01 \x01(\t\x12+\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1b.runtime.v1.ContainerConfig\x12\x34\n\x0esandbox_config\x18\x03 \x01(\x0b\x32\x1c.runtime.v1.PodSandboxConfig\"/\n\x17\x43reateContainerResponse\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"-\n\x15StartContainerRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"\x18\n\x16StartContainerResponse\"=\n\x14StopContainerRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07timeout\x18\x02 \x01(\x03\"\x17\n\x15StopContainerResponse\".\n\x16RemoveContainerRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"\x19\n\x17RemoveContainerResponse*=\n\rNamespaceMode\x12\x07\n\x03POD\x10\x00\x12\r\n\tCONTAINER\x10\x01\x12\x08\n\x04NODE\x10\x02\x12\n\n\x06TARGET\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(
+    b'\n\x1ctests/support/cri_test.proto\x12\nruntime.v1\x1a.espia/containers/runtimes/_proto/cri_api.proto"\x8d\x01\n\x0fNamespaceOption\x12*\n\x07network\x18\x01 \x01(\x0e\x32\x19.runtime.v1.NamespaceMode\x12&\n\x03pid\x18\x02 \x01(\x0e\x32\x19.runtime.v1.NamespaceMode\x12&\n\x03ipc\x18\x03 \x01(\x0e\x32\x19.runtime.v1.NamespaceMode"U\n\x1bLinuxSandboxSecurityContext\x12\x36\n\x11namespace_options\x18\x01 \x01(\x0b\x32\x1b.runtime.v1.NamespaceOption"q\n\x15LinuxPodSandboxConfig\x12\x15\n\rcgroup_parent\x18\x01 \x01(\t\x12\x41\n\x10security_context\x18\x02 \x01(\x0b\x32\'.runtime.v1.LinuxSandboxSecurityContext"\x80\x03\n\x10PodSandboxConfig\x12\x30\n\x08metadata\x18\x01 \x01(\x0b\x32\x1e.runtime.v1.PodSandboxMetadata\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x15\n\rlog_directory\x18\x03 \x01(\t\x12\x38\n\x06labels\x18\x06 \x03(\x0b\x32(.runtime.v1.PodSandboxConfig.LabelsEntry\x12\x42\n\x0b\x61nnotations\x18\x07 \x03(\x0b\x32-.runtime.v1.PodSandboxConfig.AnnotationsEntry\x12\x30\n\x05linux\x18\x08 \x01(\x0b\x32!.runtime.v1.LinuxPodSandboxConfig\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"]\n\x14RunPodSandboxRequest\x12,\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1c.runtime.v1.PodSandboxConfig\x12\x17\n\x0fruntime_handler\x18\x02 \x01(\t"/\n\x15RunPodSandboxResponse\x12\x16\n\x0epod_sandbox_id\x18\x01 \x01(\t"/\n\x15StopPodSandboxRequest\x12\x16\n\x0epod_sandbox_id\x18\x01 \x01(\t"\x18\n\x16StopPodSandboxResponse"1\n\x17RemovePodSandboxRequest\x12\x16\n\x0epod_sandbox_id\x18\x01 \x01(\t"\x1a\n\x18RemovePodSandboxResponse"\xe6\x02\n\x0f\x43ontainerConfig\x12/\n\x08metadata\x18\x01 \x01(\x0b\x32\x1d.runtime.v1.ContainerMetadata\x12$\n\x05image\x18\x02 \x01(\x0b\x32\x15.runtime.v1.ImageSpec\x12\x0f\n\x07\x63ommand\x18\x03 \x03(\t\x12\x0c\n\x04\x61rgs\x18\x04 \x03(\t\x12\x37\n\x06labels\x18\t \x03(\x0b\x32\'.runtime.v1.ContainerConfig.LabelsEntry\x12\x41\n\x0b\x61nnotations\x18\n \x03(\x0b\x32,.runtime.v1.ContainerConfig.AnnotationsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"\x93\x01\n\x16\x43reateContainerRequest\x12\x16\n\x0epod_sandbox_id\x18\x01 \x01(\t\x12+\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1b.runtime.v1.ContainerConfig\x12\x34\n\x0esandbox_config\x18\x03 \x01(\x0b\x32\x1c.runtime.v1.PodSandboxConfig"/\n\x17\x43reateContainerResponse\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t"-\n\x15StartContainerRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t"\x18\n\x16StartContainerResponse"=\n\x14StopContainerRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07timeout\x18\x02 \x01(\x03"\x17\n\x15StopContainerResponse".\n\x16RemoveContainerRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t"\x19\n\x17RemoveContainerResponse*=\n\rNamespaceMode\x12\x07\n\x03POD\x10\x00\x12\r\n\tCONTAINER\x10\x01\x12\x08\n\x04NODE\x10\x02\x12\n\n\x06TARGET\x10\x03\x62\x06proto3'
+)
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tests.support.cri_test_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, "tests.support.cri_test_pb2", _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_PODSANDBOXCONFIG_LABELSENTRY']._loaded_options = None
-  _globals['_PODSANDBOXCONFIG_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_PODSANDBOXCONFIG_ANNOTATIONSENTRY']._loaded_options = None
-  _globals['_PODSANDBOXCONFIG_ANNOTATIONSENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINERCONFIG_LABELSENTRY']._loaded_options = None
-  _globals['_CONTAINERCONFIG_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINERCONFIG_ANNOTATIONSENTRY']._loaded_options = None
-  _globals['_CONTAINERCONFIG_ANNOTATIONSENTRY']._serialized_options = b'8\001'
-  _globals['_NAMESPACEMODE']._serialized_start=1919
-  _globals['_NAMESPACEMODE']._serialized_end=1980
-  _globals['_NAMESPACEOPTION']._serialized_start=93
-  _globals['_NAMESPACEOPTION']._serialized_end=234
-  _globals['_LINUXSANDBOXSECURITYCONTEXT']._serialized_start=236
-  _globals['_LINUXSANDBOXSECURITYCONTEXT']._serialized_end=321
-  _globals['_LINUXPODSANDBOXCONFIG']._serialized_start=323
-  _globals['_LINUXPODSANDBOXCONFIG']._serialized_end=436
-  _globals['_PODSANDBOXCONFIG']._serialized_start=439
-  _globals['_PODSANDBOXCONFIG']._serialized_end=823
-  _globals['_PODSANDBOXCONFIG_LABELSENTRY']._serialized_start=726
-  _globals['_PODSANDBOXCONFIG_LABELSENTRY']._serialized_end=771
-  _globals['_PODSANDBOXCONFIG_ANNOTATIONSENTRY']._serialized_start=773
-  _globals['_PODSANDBOXCONFIG_ANNOTATIONSENTRY']._serialized_end=823
-  _globals['_RUNPODSANDBOXREQUEST']._serialized_start=825
-  _globals['_RUNPODSANDBOXREQUEST']._serialized_end=918
-  _globals['_RUNPODSANDBOXRESPONSE']._serialized_start=920
-  _globals['_RUNPODSANDBOXRESPONSE']._serialized_end=967
-  _globals['_STOPPODSANDBOXREQUEST']._serialized_start=969
-  _globals['_STOPPODSANDBOXREQUEST']._serialized_end=1016
-  _globals['_STOPPODSANDBOXRESPONSE']._serialized_start=1018
-  _globals['_STOPPODSANDBOXRESPONSE']._serialized_end=1042
-  _globals['_REMOVEPODSANDBOXREQUEST']._serialized_start=1044
-  _globals['_REMOVEPODSANDBOXREQUEST']._serialized_end=1093
-  _globals['_REMOVEPODSANDBOXRESPONSE']._serialized_start=1095
-  _globals['_REMOVEPODSANDBOXRESPONSE']._serialized_end=1121
-  _globals['_CONTAINERCONFIG']._serialized_start=1124
-  _globals['_CONTAINERCONFIG']._serialized_end=1482
-  _globals['_CONTAINERCONFIG_LABELSENTRY']._serialized_start=726
-  _globals['_CONTAINERCONFIG_LABELSENTRY']._serialized_end=771
-  _globals['_CONTAINERCONFIG_ANNOTATIONSENTRY']._serialized_start=773
-  _globals['_CONTAINERCONFIG_ANNOTATIONSENTRY']._serialized_end=823
-  _globals['_CREATECONTAINERREQUEST']._serialized_start=1485
-  _globals['_CREATECONTAINERREQUEST']._serialized_end=1632
-  _globals['_CREATECONTAINERRESPONSE']._serialized_start=1634
-  _globals['_CREATECONTAINERRESPONSE']._serialized_end=1681
-  _globals['_STARTCONTAINERREQUEST']._serialized_start=1683
-  _globals['_STARTCONTAINERREQUEST']._serialized_end=1728
-  _globals['_STARTCONTAINERRESPONSE']._serialized_start=1730
-  _globals['_STARTCONTAINERRESPONSE']._serialized_end=1754
-  _globals['_STOPCONTAINERREQUEST']._serialized_start=1756
-  _globals['_STOPCONTAINERREQUEST']._serialized_end=1817
-  _globals['_STOPCONTAINERRESPONSE']._serialized_start=1819
-  _globals['_STOPCONTAINERRESPONSE']._serialized_end=1842
-  _globals['_REMOVECONTAINERREQUEST']._serialized_start=1844
-  _globals['_REMOVECONTAINERREQUEST']._serialized_end=1890
-  _globals['_REMOVECONTAINERRESPONSE']._serialized_start=1892
-  _globals['_REMOVECONTAINERRESPONSE']._serialized_end=1917
+    DESCRIPTOR._loaded_options = None
+    _globals["_PODSANDBOXCONFIG_LABELSENTRY"]._loaded_options = None
+    _globals["_PODSANDBOXCONFIG_LABELSENTRY"]._serialized_options = b"8\001"
+    _globals["_PODSANDBOXCONFIG_ANNOTATIONSENTRY"]._loaded_options = None
+    _globals["_PODSANDBOXCONFIG_ANNOTATIONSENTRY"]._serialized_options = b"8\001"
+    _globals["_CONTAINERCONFIG_LABELSENTRY"]._loaded_options = None
+    _globals["_CONTAINERCONFIG_LABELSENTRY"]._serialized_options = b"8\001"
+    _globals["_CONTAINERCONFIG_ANNOTATIONSENTRY"]._loaded_options = None
+    _globals["_CONTAINERCONFIG_ANNOTATIONSENTRY"]._serialized_options = b"8\001"
+    _globals["_NAMESPACEMODE"]._serialized_start = 1919
+    _globals["_NAMESPACEMODE"]._serialized_end = 1980
+    _globals["_NAMESPACEOPTION"]._serialized_start = 93
+    _globals["_NAMESPACEOPTION"]._serialized_end = 234
+    _globals["_LINUXSANDBOXSECURITYCONTEXT"]._serialized_start = 236
+    _globals["_LINUXSANDBOXSECURITYCONTEXT"]._serialized_end = 321
+    _globals["_LINUXPODSANDBOXCONFIG"]._serialized_start = 323
+    _globals["_LINUXPODSANDBOXCONFIG"]._serialized_end = 436
+    _globals["_PODSANDBOXCONFIG"]._serialized_start = 439
+    _globals["_PODSANDBOXCONFIG"]._serialized_end = 823
+    _globals["_PODSANDBOXCONFIG_LABELSENTRY"]._serialized_start = 726
+    _globals["_PODSANDBOXCONFIG_LABELSENTRY"]._serialized_end = 771
+    _globals["_PODSANDBOXCONFIG_ANNOTATIONSENTRY"]._serialized_start = 773
+    _globals["_PODSANDBOXCONFIG_ANNOTATIONSENTRY"]._serialized_end = 823
+    _globals["_RUNPODSANDBOXREQUEST"]._serialized_start = 825
+    _globals["_RUNPODSANDBOXREQUEST"]._serialized_end = 918
+    _globals["_RUNPODSANDBOXRESPONSE"]._serialized_start = 920
+    _globals["_RUNPODSANDBOXRESPONSE"]._serialized_end = 967
+    _globals["_STOPPODSANDBOXREQUEST"]._serialized_start = 969
+    _globals["_STOPPODSANDBOXREQUEST"]._serialized_end = 1016
+    _globals["_STOPPODSANDBOXRESPONSE"]._serialized_start = 1018
+    _globals["_STOPPODSANDBOXRESPONSE"]._serialized_end = 1042
+    _globals["_REMOVEPODSANDBOXREQUEST"]._serialized_start = 1044
+    _globals["_REMOVEPODSANDBOXREQUEST"]._serialized_end = 1093
+    _globals["_REMOVEPODSANDBOXRESPONSE"]._serialized_start = 1095
+    _globals["_REMOVEPODSANDBOXRESPONSE"]._serialized_end = 1121
+    _globals["_CONTAINERCONFIG"]._serialized_start = 1124
+    _globals["_CONTAINERCONFIG"]._serialized_end = 1482
+    _globals["_CONTAINERCONFIG_LABELSENTRY"]._serialized_start = 726
+    _globals["_CONTAINERCONFIG_LABELSENTRY"]._serialized_end = 771
+    _globals["_CONTAINERCONFIG_ANNOTATIONSENTRY"]._serialized_start = 773
+    _globals["_CONTAINERCONFIG_ANNOTATIONSENTRY"]._serialized_end = 823
+    _globals["_CREATECONTAINERREQUEST"]._serialized_start = 1485
+    _globals["_CREATECONTAINERREQUEST"]._serialized_end = 1632
+    _globals["_CREATECONTAINERRESPONSE"]._serialized_start = 1634
+    _globals["_CREATECONTAINERRESPONSE"]._serialized_end = 1681
+    _globals["_STARTCONTAINERREQUEST"]._serialized_start = 1683
+    _globals["_STARTCONTAINERREQUEST"]._serialized_end = 1728
+    _globals["_STARTCONTAINERRESPONSE"]._serialized_start = 1730
+    _globals["_STARTCONTAINERRESPONSE"]._serialized_end = 1754
+    _globals["_STOPCONTAINERREQUEST"]._serialized_start = 1756
+    _globals["_STOPCONTAINERREQUEST"]._serialized_end = 1817
+    _globals["_STOPCONTAINERRESPONSE"]._serialized_start = 1819
+    _globals["_STOPCONTAINERRESPONSE"]._serialized_end = 1842
+    _globals["_REMOVECONTAINERREQUEST"]._serialized_start = 1844
+    _globals["_REMOVECONTAINERREQUEST"]._serialized_end = 1890
+    _globals["_REMOVECONTAINERRESPONSE"]._serialized_start = 1892
+    _globals["_REMOVECONTAINERRESPONSE"]._serialized_end = 1917
 # @@protoc_insertion_point(module_scope)
