@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.runtimes import TEST_LABEL, Docker, Watcher, unique
+from support.runtimes import TEST_LABEL, Docker, Services, Watcher, engine_ping, unique
 
 from espia.containers.model import Container, ContainerEventKind, K8sMeta
 from espia.containers.runtimes.docker import DockerRuntime
@@ -151,3 +151,26 @@ def test_a_socket_that_answers_garbage(tmp_path: Path):
         server.join()
     assert str(caught.value).startswith("docker: GET /_ping: bad HTTP answer")
     assert "\n" not in str(caught.value)
+
+
+def test_restart_while_watching_raises_then_watch_again(services: Services, containerd_socket):
+    daemon = services.private_dockerd("restart-dockerd")
+    daemon.start(lambda: engine_ping(daemon.socket))
+    try:
+        runtime = DockerRuntime(daemon.socket)
+        watcher = Watcher(runtime)
+        time.sleep(0.3)
+        daemon.stop()
+        assert watcher.join(15), "watch() kept blocking after dockerd stopped"
+        assert isinstance(watcher.error, RuntimeUnavailable)
+        assert str(watcher.error).startswith("docker: GET /events")
+        assert "\n" not in str(watcher.error)
+
+        daemon.start(lambda: engine_ping(daemon.socket))
+        again = Watcher(runtime)  # the same client works again on a new watch()
+        time.sleep(0.3)
+        assert again.drain(0.2) == []
+        again.close()
+        assert again.error is None
+    finally:
+        daemon.stop()

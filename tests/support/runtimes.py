@@ -354,6 +354,18 @@ class Services:
         )
         return Daemon(name, ["containerd", "--config", str(config)], str(sock), base / "log")
 
+    def private_dockerd(self, name: str) -> Daemon:
+        """A dockerd of our own (data, exec root and socket under workdir), not started; it
+        shares the host's containerd, if one runs, in containerd namespace ``name``."""
+        require("dockerd")
+        base = self.workdir / name
+        base.mkdir(parents=True, exist_ok=True)
+        sock = base / "docker.sock"
+        argv = ["dockerd", "--iptables=false", "--bridge=none", f"--host=unix://{sock}"]
+        argv += [f"--data-root={base}/data", f"--exec-root={base}/exec", f"--pidfile={base}/pid"]
+        argv += [f"--containerd-namespace={name}", f"--containerd-plugins-namespace={name}-p"]
+        return Daemon(name, argv, str(sock), base / "log")
+
     def stop(self) -> None:
         """Remove leftover test containers, then stop what was started here, newest first."""
         for daemon in self.started:
