@@ -59,7 +59,7 @@ class EngineClient:
         if not 200 <= response.status < 300:
             body = response.read(4096)
             cause = f"HTTP {response.status}: {_message(body)}"
-            raise unavailable(self.runtime, f"GET {target}", cause)
+            raise unavailable(self.runtime, _action(target), cause)
         return response
 
     def get(self, target: str) -> bytes:
@@ -102,11 +102,11 @@ class EngineClient:
                 self._streams.discard(conn)
             conn.close()
         if not self._closed:
-            raise unavailable(self.runtime, f"GET {target}", "the daemon closed the stream")
+            raise unavailable(self.runtime, _action(target), "the daemon closed the stream")
 
     def _error(self, target: str, exc: Exception) -> RuntimeUnavailable:
         cause = reason(exc) if isinstance(exc, OSError) else f"bad HTTP answer ({exc!r})"
-        return unavailable(self.runtime, f"GET {target}", cause)
+        return unavailable(self.runtime, _action(target), cause)
 
     def close(self) -> None:
         """Unblock and end every stream; idempotent and thread-safe."""
@@ -121,11 +121,16 @@ class EngineClient:
                     conn.sock.shutdown(socket.SHUT_RDWR)
 
 
+def _action(target: str) -> str:
+    """``GET /events`` for messages: the query string is noise to a user."""
+    return f"GET {target.partition('?')[0]}"
+
+
 def _decode(runtime: str, target: str, body: bytes) -> Any:
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise unavailable(runtime, f"GET {target}", f"bad JSON: {body[:80]!r}") from exc
+        raise unavailable(runtime, _action(target), f"bad JSON: {body[:80]!r}") from exc
 
 
 def _message(body: bytes) -> str:
