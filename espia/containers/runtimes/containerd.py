@@ -101,7 +101,7 @@ class ContainerdRuntime:
                 header,
             ).containers
             by_id = {c.id: c for c in listed}
-            for c in listed:
+            for c in listed:  # any of them may be a pod's sandbox, running or not
                 sandbox_labels[c.id] = MappingProxyType(dict(c.labels))
             result.extend(
                 self._container(by_id[cid], pid, namespace, sandbox_labels)
@@ -194,7 +194,7 @@ class ContainerdRuntime:
         if found is None:  # deleted before we could look: report what the event said
             ids = process_ids(start.pid)
             cid = start.container_id
-            return Container(cid, cid, self.name, pid=ids.pid, mntns=ids.mntns, netns=ids.netns)
+            return Container(cid, cid, self.name, **ids._asdict())
         container = self._container(found, start.pid, namespace, self._sandbox_labels)
         if container.k8s.sandbox:
             self._sandbox_labels[container.id] = container.labels
@@ -203,6 +203,3 @@ class ContainerdRuntime:
     def close(self) -> None:
         """End :meth:`watch` and release the channel; idempotent."""
         self._client.close()
-
-
-__all__ = ["DEFAULT_NAMESPACES", "DEFAULT_SOCKET", "ContainerdRuntime"]
