@@ -70,6 +70,9 @@ class GlobalData:
     def names(self) -> list[str]:
         return list(self._vars)
 
+    def size(self, name: str) -> int:
+        return self._vars[name].size
+
     def _view(self, name: str) -> tuple[int, int]:
         var = self._vars[name]
         address, size = self._map.initial_value()

@@ -148,7 +148,7 @@ class LocalRun:
             if isinstance(value, str):
                 rodata.write(variable, value.encode())
                 continue
-            rodata.write(variable, int(value).to_bytes(4, "little"))
+            rodata.write(variable, int(value).to_bytes(rodata.size(variable), "little"))
             flag = f"gadget_filter_by_{name}"
             if flag in rodata:
                 rodata.write(flag, b"\1")

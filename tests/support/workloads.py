@@ -63,18 +63,27 @@ class EspiaCli:
             env={**os.environ, **(env or {})},
         )
         self.lines: list[str] = []
+        self._stderr: list[str] = []
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self._err_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._err_reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
+        with self.proc.stdout:
+            for line in self.proc.stdout:
+                with self._cond:
+                    self.lines.append(line.rstrip("\n"))
+                    self._cond.notify_all()
         with self._cond:
             self._cond.notify_all()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        with self.proc.stderr:
+            self._stderr.extend(self.proc.stderr)
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float = 20) -> str:
         """The first output line for which `predicate` holds (waiting for it)."""
@@ -111,15 +120,13 @@ class EspiaCli:
                     raise
 
     def stderr_text(self) -> str:
-        if self.proc.poll() is None:
-            return ""
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read()
+        return "".join(self._stderr)
 
     def finish(self, timeout: float = 30) -> tuple[int, list[str], str]:
         """Waits for exit; (returncode, stdout lines, stderr)."""
         code = self.proc.wait(timeout=timeout)
         self._reader.join(timeout)
+        self._err_reader.join(timeout)
         return code, self.lines, self.stderr_text()
 
     def json_events(self) -> list[dict[str, Any]]:
@@ -128,7 +135,7 @@ class EspiaCli:
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
+        self.finish()
 
 
 def espia(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -1,0 +1,84 @@
+"""Whatever the way out, nothing of espia's stays in the kernel."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from support.bpf import loaded_espia_objects
+from support.workloads import EspiaCli, unique
+
+
+@pytest.fixture(autouse=True)
+def kernel_is_clean():
+    assert loaded_espia_objects() == [], "a previous run left objects behind"
+    yield
+    assert loaded_espia_objects() == []
+
+
+def poke(marker: str):
+    def open_marker():
+        with contextlib.suppress(FileNotFoundError):
+            os.open(f"/tmp/{marker}", os.O_RDONLY)
+
+    return open_marker
+
+
+def started(*args: str) -> tuple[EspiaCli, str]:
+    marker = unique("ready")
+    cli = EspiaCli(["trace", "open", "-o", "json", "-F", f"path:~{marker}", *args])
+    cli.wait_ready(poke(marker), marker)
+    assert loaded_espia_objects() != []
+    return cli, marker
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_detaches_and_exits_zero(sig):
+    cli, _ = started()
+    cli.proc.send_signal(sig)
+    code, _, stderr = cli.finish()
+    assert code == 0, stderr
+    assert stderr == ""
+
+
+def test_timeout_detaches_and_exits_zero():
+    cli, _ = started("-t", "2")
+    code, _, stderr = cli.finish()
+    assert code == 0, stderr
+
+
+def test_sigkill_leaves_nothing_since_nothing_is_pinned():
+    cli, _ = started()
+    cli.kill()
+
+
+def test_reader_going_away_ends_quietly():
+    marker = unique("pipe")
+    proc = subprocess.Popen(
+        ["espia", "trace", "open", "-F", f"path:~{marker}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()  # the header: attached
+    proc.stdout.close()  # like `| head -1`
+    for _ in range(100):
+        poke(marker)()
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert proc.wait(timeout=20) == 0
+    with proc.stderr:
+        assert proc.stderr.read() == b""
+
+
+def test_second_ctrl_c_stops_at_once():
+    cli, _ = started()
+    cli.proc.send_signal(signal.SIGINT)
+    cli.proc.send_signal(signal.SIGINT)
+    code, _, _ = cli.finish()
+    assert code == 0

@@ -1,0 +1,42 @@
+"""What eBPF objects the kernel holds: to prove espia leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from espia.ebpf.object import BpfObject
+
+GADGETS = Path(__file__).resolve().parents[2] / "espia" / "gadgets"
+
+
+def gadget_names() -> tuple[set[str], set[str]]:
+    """(program names, map names) of every built-in gadget, as the kernel shows them."""
+    programs: set[str] = set()
+    maps: set[str] = set()
+    for path in GADGETS.glob("*/program.bpf.o"):
+        with BpfObject.open(path) as obj:
+            programs |= {p.name[:15] for p in obj.programs}
+            maps |= {name[:15] for name in obj.maps}
+    return programs, maps
+
+
+def _bpftool(kind: str) -> list[dict]:
+    out = subprocess.run(
+        ["bpftool", "-j", kind, "show"], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out or "[]")
+
+
+def loaded_espia_objects() -> list[str]:
+    """Programs and maps in the kernel whose names are espia's, plus every pinned object."""
+    programs, maps = gadget_names()
+    found = [
+        f"prog {p['id']} {p.get('name')}" for p in _bpftool("prog") if p.get("name") in programs
+    ]
+    found += [f"map {m['id']} {m.get('name')}" for m in _bpftool("map") if m.get("name") in maps]
+    pinned = Path("/sys/fs/bpf")
+    if pinned.is_dir():
+        found += [f"pinned {p}" for p in pinned.rglob("*") if p.is_file()]
+    return found
