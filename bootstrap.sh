@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 host for espia: system packages, Python dependencies,
+# and the gadgets built against this kernel.  Run as root from the source tree.
+#
+#   ./bootstrap.sh           what `espia` needs to run
+#   ./bootstrap.sh --test    also what the tests need (container runtimes, DNS tools)
+#   ./bootstrap.sh --bench   also what bench/ measures against (bpftrace, hyperfine...)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(clang llvm libbpf1 libbpf-dev bpftool make)
+python_extra=""
+for arg in "$@"; do
+  case "$arg" in
+    --test)
+      packages+=(containerd runc docker.io podman busybox-static iproute2 dnsmasq-base
+                 bind9-dnsutils util-linux)
+      python_extra="[test]" ;;
+    --bench)
+      packages+=(bpftrace hyperfine dnsperf linux-perf containerd runc busybox-static
+                 iproute2 dnsmasq-base bind9-dnsutils)
+      python_extra="[test]" ;;
+    *) echo "bootstrap.sh: unknown option $arg (use --test or --bench)" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bootstrap.sh: run as root (it installs packages; espia loads eBPF programs)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q "${packages[@]}"
+python3 -m pip install -q --root-user-action=ignore -e ".${python_extra}"
+make -s
