@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from support.workloads import EspiaCli
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -25,3 +26,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped, which this suite does not allow: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _no_gadget_outlives_its_test() -> object:
+    yield
+    EspiaCli.kill_all()

@@ -32,7 +32,7 @@ def started(*args: str) -> tuple[EspiaCli, str]:
     marker = unique("ready")
     cli = EspiaCli(["trace", "open", "-o", "json", "-F", f"path:~{marker}", *args])
     cli.wait_ready(poke(marker), marker)
-    assert loaded_espia_objects() != []
+    assert loaded_espia_objects(settle=0) != []
     return cli, marker
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 from espia.ebpf.object import BpfObject
@@ -29,8 +30,22 @@ def _bpftool(kind: str) -> list[dict]:
     return json.loads(out or "[]")
 
 
-def loaded_espia_objects() -> list[str]:
-    """Programs and maps in the kernel whose names are espia's, plus every pinned object."""
+def loaded_espia_objects(settle: float = 3.0) -> list[str]:
+    """Programs and maps in the kernel whose names are espia's, plus every pinned object.
+
+    The kernel frees a program after an RCU grace period once its last file
+    descriptor is closed, so an object may linger a moment after espia
+    exits: this waits up to `settle` seconds for the list to empty.
+    """
+    deadline = time.monotonic() + settle
+    while True:
+        found = _espia_objects()
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def _espia_objects() -> list[str]:
     programs, maps = gadget_names()
     found = [
         f"prog {p['id']} {p.get('name')}" for p in _bpftool("prog") if p.get("name") in programs

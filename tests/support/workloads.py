@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,13 @@ def run_python(comm: str, body: str, *args: str, check: bool = True) -> subproce
 
 
 class EspiaCli:
-    """`espia ...` in a subprocess, its stdout read line by line in a thread."""
+    """`espia ...` in a subprocess, its stdout read line by line in a thread.
+
+    Every instance is killed at the end of its test (tests/conftest.py), so a
+    failing test never leaves a gadget running into the next one.
+    """
+
+    running: ClassVar[list[EspiaCli]] = []
 
     def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
         self.args = ["espia", *args]
@@ -69,6 +75,12 @@ class EspiaCli:
         self._reader.start()
         self._err_reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._err_reader.start()
+        EspiaCli.running.append(self)
+
+    @classmethod
+    def kill_all(cls) -> None:
+        while cls.running:
+            cls.running.pop().kill()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
