@@ -69,3 +69,16 @@ def tracefs() -> Path:
 
 def tracepoint_exists(category: str, name: str) -> bool:
     return (tracefs() / "events" / category / name).is_dir()
+
+
+@cache
+def cgroup2_root() -> Path:
+    """Where the unified (v2) cgroup hierarchy is mounted: its root sees every task.
+
+    /sys/fs/cgroup on most systems, /sys/fs/cgroup/unified on hybrid ones.
+    """
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == "cgroup2":
+            return Path(fields[1])
+    raise NotSupportedError("cgroup2", "find cgroup v2: no cgroup2 file system is mounted")

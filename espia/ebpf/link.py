@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 
-from espia.ebpf import _libbpf
+from espia.ebpf import _libbpf, features
 from espia.ebpf.object import Program
 from espia.errors import KernelError, NotSupportedError, PrivilegeError
 
@@ -27,8 +27,16 @@ class Link:
             self._handle = None
 
 
+# Sections libbpf cannot attach by name alone: they need a cgroup, which is
+# the root of the v2 hierarchy (every task, every network namespace).
+_CGROUP_SECTIONS = ("cgroup_skb/", "cgroup/")
+
+
 def attach(program: Program) -> Link:
-    """Attaches `program` where its SEC() name says (tracepoint/, raw_tracepoint/...)."""
+    """Attaches `program` where its SEC() name says (tracepoint/, raw_tracepoint/,
+    cgroup_skb/ingress on the root cgroup...)."""
+    if program.section.startswith(_CGROUP_SECTIONS):
+        return attach_cgroup(program, str(features.cgroup2_root()))
     _libbpf.log.take()
     handle = _libbpf.lib().bpf_program__attach(program.handle)
     if not handle:

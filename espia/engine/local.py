@@ -182,8 +182,19 @@ class LocalRun:
         assert self._ring is not None
         events: list[Event] = []
         self._ring.drain(self._decode, events, BATCH)
+        return self._process(events)
+
+    def _process(self, events: list[Event]) -> list[Event]:
         for operator in self.operators:
             events = operator.process(events)
+        assert self.filter is not None
+        return self.filter.apply(events)
+
+    def _finish(self) -> list[Event]:
+        """What the stages still hold at the end, passed through the stages after them."""
+        events: list[Event] = []
+        for operator in self.operators:
+            events = operator.process(events) + operator.finish()
         assert self.filter is not None
         return self.filter.apply(events)
 
@@ -200,13 +211,12 @@ class LocalRun:
                 if remaining <= 0:
                     break
                 wait = min(wait, remaining)
-            if ring.wait(wait):
-                events = self._read()
-                lost = self._new_losses()
-                if events or lost:
-                    yield Batch(events, lost)
-            elif lost := self._new_losses():
-                yield Batch([], lost)
+            # On a quiet wake-up the stages still run, on no records, so that
+            # they can emit what time alone produced (a query never answered).
+            events = self._read() if ring.wait(wait) else self._process([])
+            lost = self._new_losses()
+            if events or lost:
+                yield Batch(events, lost)
         # What the kernel sent before we detached is still ours to show.
         self._detach()
         while ring.pending():
@@ -214,8 +224,10 @@ class LocalRun:
             lost = self._new_losses()
             if events or lost:
                 yield Batch(events, lost)
-        if lost := self._new_losses():
-            yield Batch([], lost)
+        events = self._finish()
+        lost = self._new_losses()
+        if events or lost:
+            yield Batch(events, lost)
 
     # --- stop --------------------------------------------------------------
 
