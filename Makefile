@@ -2,7 +2,7 @@
 # program.bpf.o, against a vmlinux.h generated from the running kernel.
 PYTHON ?= python3
 HEADERS := $(wildcard espia/gadgets/include/espia/*.h)
-SOURCES := $(wildcard espia/gadgets/*/program.bpf.c)
+SOURCES := $(shell find espia -name program.bpf.c)
 OBJECTS := $(SOURCES:.c=.o)
 
 .PHONY: all clean

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from espia.cli.options import container_options
 from espia.engine.local import RunOptions
 from espia.engine.session import open_session
 from espia.gadget.registry import builtin
@@ -19,24 +20,26 @@ def run_gadget_command(args: Any, stopper: Callable[[Callable[[], None]], Any]) 
         timeout=args.timeout,
         buffer_size=args.buffer_size,
     )
-    show_k8s = bool(args.namespace or args.podname or args.selector or args.all_namespaces)
-    session = open_session(spec, options, show_k8s=show_k8s)
-    run = session.run
+    session = open_session(spec, options, container_options(args))
     try:
-        output = make_output(
-            args.output, session.schema.fields, session.default_columns, sys.stdout, sys.stderr
-        )
-        run.start()
-        signals = stopper(run.stop)
+        fields = session.schema.fields
+
+        def output_for(columns: list[str]) -> Any:
+            return make_output(args.output, fields, columns, sys.stdout, sys.stderr)
+
+        output_for(session.default_columns())  # a bad -o is reported before anything loads
+        session.start()
+        output = output_for(session.default_columns())
+        signals = stopper(session.stop)
         try:
             output.begin()
-            for batch in run.batches():
+            for batch in session.batches():
                 if batch.lost:
-                    output.lost(batch.lost, run.lost_total)
+                    output.lost(batch.lost, session.lost_total)
                 output.write(batch.events)
             output.end()
         finally:
             signals.restore()
     finally:
-        run.close()
+        session.close()
     return 0

@@ -5,6 +5,7 @@ Exit codes: 0 done (Ctrl-C included), 1 runtime error, 2 usage error.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -43,7 +44,20 @@ class _Stopper:
             signal.signal(sig, handler)
 
 
-def run_gadget(args: object) -> int:
+class _WarningLine(logging.Handler):
+    """espia's warnings (a runtime that went away...) as `espia: warning: ...` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(f"espia: warning: {record.getMessage()}\n")
+        sys.stderr.flush()
+
+
+def _dispatch(args: object) -> int:
+    command = args.command  # type: ignore[attr-defined]
+    if command == "list-containers":
+        from espia.cli.containers import list_containers_command
+
+        return list_containers_command(args, _Stopper)
     from espia.cli.gadget import run_gadget_command
 
     return run_gadget_command(args, _Stopper)
@@ -61,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "version":
             print(f"espia v{__version__}")
             return 0
-        return run_gadget(args)
+        logger = logging.getLogger("espia")
+        logger.addHandler(_WarningLine())
+        logger.propagate = False
+        return _dispatch(args)
     except EspiaError as error:
         _print_error(error)
         return error.exit_code

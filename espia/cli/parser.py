@@ -111,6 +111,38 @@ def add_gadget_flags(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with a selector, also show processes outside containers",
     )
+    add_runtime_flags(parser)
+
+
+def _socket(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"runtime socket {text!r}: expected NAME=PATH")
+    return name.strip(), path.strip()
+
+
+def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
+    """Where containers come from: which runtimes, on which sockets."""
+    runtimes = parser.add_argument_group("container runtimes")
+    runtimes.add_argument(
+        "--runtimes",
+        metavar="NAMES",
+        help="runtimes to ask: containerd,docker,podman,cri-o,cri (default: those present)",
+    )
+    runtimes.add_argument(
+        "--runtime-socket",
+        type=_socket,
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a runtime's API socket, e.g. containerd=/run/k3s/containerd/containerd.sock",
+    )
+    runtimes.add_argument(
+        "--containerd-namespace",
+        default="k8s.io",
+        metavar="NS",
+        help="containerd namespaces to follow, comma-separated (default k8s.io)",
+    )
 
 
 def build_parser() -> Parser:
@@ -133,5 +165,19 @@ def build_parser() -> Parser:
             gadget = kinds.add_parser(name, add_help=False, help=about, description=about)
             gadget.set_defaults(category=category, gadget=name)
             add_gadget_flags(gadget)
+    listing = commands.add_parser(
+        "list-containers", help="list the containers of this host", add_help=True
+    )
+    listing.add_argument(
+        "-o", "--output", default="columns", metavar="MODE", help="columns|json|yaml"
+    )
+    listing.add_argument(
+        "-w", "--watch", action="store_true", help="then report containers as they start and stop"
+    )
+    listing.add_argument("-c", "--containername", metavar="NAME", help="container name(s), a,b")
+    listing.add_argument("-n", "--namespace", metavar="NS", help="Kubernetes namespace(s), a,b")
+    listing.add_argument("-p", "--podname", metavar="POD", help="pod name(s), a,b")
+    listing.add_argument("-l", "--selector", metavar="LABELS", help="pod labels: key=value,...")
+    add_runtime_flags(listing)
     commands.add_parser("version", help="print the version")
     return parser

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from espia.ebpf import features
 from espia.ebpf.link import Link, attach
@@ -32,6 +32,7 @@ from espia.gadget.spec import GadgetSpec
 from espia.pipeline.decode import make_decoder
 from espia.pipeline.filter import Filter, compile_filter
 from espia.pipeline.operator import Operator
+from espia.pipeline.semantic import semantic_stages
 
 # Records decoded per batch: large enough to amortise the per-batch work,
 # small enough that output starts at once under load.
@@ -49,8 +50,6 @@ class RunOptions:
     filter: str | None = None
     timeout: float = 0.0
     buffer_size: int | None = None
-    # Kernel filter values set by stages other than -F (container selection).
-    kernel_params: dict[str, int | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +93,11 @@ class LocalRun:
         self.schema: EventSchema | None = None
         self.filter: Filter | None = None
 
+    @property
+    def bpf_object(self) -> BpfObject:
+        """The gadget's object (after `prepare()`): for stages that own maps in it."""
+        return self._object
+
     # --- start -------------------------------------------------------------
 
     def prepare(self) -> EventSchema:
@@ -109,6 +113,7 @@ class LocalRun:
         self.schema = build_schema(self.spec, obj.btf, self.extra_fields)
         self.filter = compile_filter(self.options.filter, self.schema)
         self._decode = make_decoder(self.schema)
+        self.operators.extend(semantic_stages(self.schema))
         return self.schema
 
     def start(self) -> None:
@@ -119,7 +124,10 @@ class LocalRun:
         features.require_privileges()
         features.tracefs()
         obj = self._object
-        self._configure(obj, {**self.filter.kernel, **self.options.kernel_params})
+        kernel = dict(self.filter.kernel)
+        for operator in self.operators:
+            kernel.update(operator.kernel_params())
+        self._configure(obj, kernel)
         ring_map = obj.map(self.schema.tracer.map_name)
         if self.options.buffer_size:
             ring_map.max_entries = validate_buffer_size(self.options.buffer_size)
@@ -189,6 +197,18 @@ class LocalRun:
             events = operator.process(events)
         assert self.filter is not None
         return self.filter.apply(events)
+
+    def poll(self) -> Batch:
+        """What the ring holds now, through the stages, without waiting.
+
+        For a gadget that another one's loop reads, in step with its own
+        records (the container tracker).
+        """
+        assert self._ring is not None
+        events: list[Event] = []
+        while self._ring.pending():
+            events += self._read()
+        return Batch(events, self._new_losses())
 
     def _finish(self) -> list[Event]:
         """What the stages still hold at the end, passed through the stages after them."""

@@ -1,21 +1,31 @@
 """A gadget with the local door's stages around it: what the CLI and the API run.
 
-The gadget itself knows nothing about containers or doors; this module adds
-the enrichment stage and decides the default columns of this door
-(RUNTIME.CONTAINERNAME, plus the K8S columns where pods are involved).
+The gadget knows nothing about containers or doors.  A session adds, in
+this order, the stages of the local door:
+
+    decode -> enrich (container, pod) -> select (-c -n -p -l) -> filter (-F)
+
+and the container collection behind them, and decides the default columns
+(RUNTIME.CONTAINERNAME, plus the K8S columns when pods are involved).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
-from espia.containers.model import Container
-from espia.engine.local import LocalRun, RunOptions
+from espia.containers.collection import ContainerCollection
+from espia.containers.selector import ContainerSelector
+from espia.engine.local import Batch, LocalRun, RunOptions
 from espia.gadget.schema import EventSchema
 from espia.gadget.spec import GadgetSpec
 from espia.pipeline.enrich import RUNTIME_FIELDS, ContainerEnricher, k8s_fields
+from espia.pipeline.select import ContainerSelection
+
+log = logging.getLogger("espia")
 
 
 def node_name() -> str:
@@ -23,24 +33,100 @@ def node_name() -> str:
     return os.environ.get("NODE_NAME") or socket.gethostname()
 
 
-@dataclass
+@dataclass(frozen=True)
+class ContainerOptions:
+    """How the local door finds containers, and which ones it shows."""
+
+    selector: ContainerSelector = field(default_factory=ContainerSelector)
+    runtimes: tuple[str, ...] | None = None  # --runtimes; None: every one present
+    sockets: Mapping[str, str] = field(default_factory=dict)
+    containerd_namespaces: tuple[str, ...] = ("k8s.io",)
+    enabled: bool = True
+
+
+def start_collection(options: ContainerOptions, track_kernel: bool = True) -> ContainerCollection:
+    """Connects to the runtimes and starts following them (and the kernel)."""
+    from espia.containers.runtimes import detect
+
+    runtimes = detect(
+        list(options.runtimes) if options.runtimes is not None else None,
+        options.sockets,
+        containerd_namespaces=options.containerd_namespaces,
+    )
+    if not runtimes and options.selector.active:
+        log.warning("no container runtime answers here: containers are shown by id only")
+    collection = ContainerCollection(runtimes, options.containerd_namespaces, track_kernel)
+    try:
+        collection.start()
+    except BaseException:
+        collection.close()
+        raise
+    return collection
+
+
 class Session:
-    """A prepared gadget run: its schema is known, nothing is loaded yet."""
+    """One gadget run with the local door's stages.  `start()`, iterate, `close()`."""
 
-    run: LocalRun
-    schema: EventSchema
-    default_columns: list[str]
+    def __init__(self, spec: GadgetSpec, options: RunOptions, containers: ContainerOptions) -> None:
+        self.containers = containers
+        self.run = LocalRun(spec, options, extra_fields=(*RUNTIME_FIELDS, *k8s_fields(node_name())))
+        self.collection: ContainerCollection | None = None
+        try:
+            self.schema: EventSchema = self.run.prepare()
+        except BaseException:
+            self.run.close()
+            raise
+
+    def default_columns(self) -> list[str]:
+        """The gadget's visible fields after the container columns (K8S ones for pods)."""
+        pods = self.containers.selector.wants_pods or (
+            self.collection is not None and any(c.k8s.pod for c in self.collection.containers())
+        )
+        return default_columns(self.schema, pods)
+
+    def start(self) -> None:
+        """Starts following containers, then loads and attaches the gadget."""
+        key = self.schema.join_key()
+        if key is not None and self.containers.enabled:
+            kind, attribute = key
+            self.collection = collection = start_collection(self.containers)
+            mntns = kind == "mntns"
+            enrich = ContainerEnricher(
+                collection.by_mntns if mntns else collection.by_netns,
+                attribute,
+                lambda ns: collection.settle(kind, ns),
+                catch_up=collection.catch_up,
+                recycled=collection.recycled if mntns else None,
+                timestamp_attribute=self.schema.attribute_of("gadget_timestamp"),
+            )
+            selection = ContainerSelection(self.containers.selector, collection, kind)
+            self.run.operators[:0] = [enrich, selection]
+        self.run.start()
+
+    def batches(self) -> Iterator[Batch]:
+        return self.run.batches()
+
+    def stop(self) -> None:
+        self.run.stop()
+
+    @property
+    def lost_total(self) -> int:
+        return self.run.lost_total
+
+    def close(self) -> None:
+        """Unloads the gadget, then stops following containers; idempotent."""
+        try:
+            self.run.close()
+        finally:
+            if self.collection is not None:
+                self.collection.close()
 
 
-def open_session(spec: GadgetSpec, options: RunOptions, show_k8s: bool = False) -> Session:
-    """Prepares `spec` with the local door's stages; call `session.run.start()` next."""
-    index: dict[int, Container] = {}
-    run = LocalRun(spec, options, extra_fields=(*RUNTIME_FIELDS, *k8s_fields(node_name())))
-    schema = run.prepare()
-    key = schema.join_key()
-    if key is not None:
-        run.operators.insert(0, ContainerEnricher(index, key[1]))
-    return Session(run, schema, default_columns(schema, show_k8s))
+def open_session(
+    spec: GadgetSpec, options: RunOptions, containers: ContainerOptions | None = None
+) -> Session:
+    """Prepares `spec` with the local door's stages; nothing is loaded until `start()`."""
+    return Session(spec, options, containers or ContainerOptions())
 
 
 def default_columns(schema: EventSchema, show_k8s: bool) -> list[str]:

@@ -23,6 +23,9 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
+from espia.gadget import dns
+from espia.gadget.net import endpoint, ip_protocol, ip_text, packet_type
+
 
 class ValueKind(Enum):
     """The Python type of a field's raw value."""
@@ -152,6 +155,58 @@ def quote_args(args: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
+def latency_text(nanoseconds: int) -> str:
+    """ "1.234ms"; "" for 0 (no latency known)."""
+    return f"{nanoseconds / 1e6:.3f}ms" if nanoseconds else ""
+
+
+# What a gadget_dns_message member becomes ("{}" is the parsed DnsMessage).
+DNS_FIELDS = (
+    Field("id", "{}.id", ValueKind.INT, "DNS message id", hidden=True, width=5, right=True),
+    Field("qr", "{}.qr", ValueKind.STR, "Q for a query, R for a response", width=2),
+    Field("qtype", "{}.qtype", ValueKind.STR, "Type of the question (A, AAAA...)", width=5),
+    Field("name", "{}.name", ValueKind.STR, "Name asked about", width=30, untrusted=True),
+    Field(
+        "rcode",
+        "{}.rcode",
+        ValueKind.STR,
+        "Response code (NOERROR, NXDOMAIN...); UNANSWERED for the record of a query "
+        "that got no response within 5 s (or by the end of the trace)",
+        width=10,
+    ),
+    Field(
+        "numanswers", "{}.numanswers", ValueKind.INT, "Answers in a response", width=10, right=True
+    ),
+    Field(
+        "nameserver",
+        "{}.nameserver",
+        ValueKind.STR,
+        "Address of the server side of the exchange",
+        hidden=True,
+        width=16,
+    ),
+    Field(
+        "latency",
+        "{}.latency",
+        ValueKind.INT,
+        "Time from the query to this response (ns in JSON); for an UNANSWERED record, "
+        "how long it waited",
+        render=latency_text,
+        hidden=True,
+        width=10,
+        right=True,
+    ),
+    Field(
+        "addresses",
+        "{}.addresses",
+        ValueKind.STR,
+        "A and AAAA answers, comma-separated",
+        hidden=True,
+        width=16,
+        untrusted=True,
+    ),
+)
+
 # --- semantic types ------------------------------------------------------------
 
 
@@ -169,6 +224,14 @@ class SemanticType:
     kernel: str | None = None
     # A companion field "<name><suffix>" computed from this one (ERR -> ERRNAME).
     companion: tuple[str, Callable[[Any], str]] | None = None
+    # Turns the raw member (bytes for arrays and structs) into the event's value.
+    decode: Callable[[Any], Any] | None = None
+    # The fields this member becomes instead of one of its own; "{}" in their
+    # expressions stands for the member's value (a DNS message -> QR, NAME...).
+    expand: tuple[Field, ...] = ()
+    # "module:Class" of the pipeline stage events with such a member need (an
+    # Operator built from the schema); the engine adds it (espia.pipeline.semantic).
+    stage: str | None = None
 
 
 SEMANTIC_TYPES: dict[str, SemanticType] = {
@@ -198,4 +261,17 @@ SEMANTIC_TYPES: dict[str, SemanticType] = {
     "gadget_string_list": SemanticType(ValueKind.STR, untrusted=True),
     "gadget_path_components": SemanticType(ValueKind.STR, untrusted=True, width=24),
     "gadget_truncated": SemanticType(ValueKind.BOOL, hidden=True, width=5),
+    "gadget_ip_addr": SemanticType(ValueKind.STR, decode=ip_text, width=16),
+    "gadget_l4endpoint": SemanticType(
+        ValueKind.STR, render=str, json_text=True, decode=endpoint, width=22
+    ),
+    "gadget_ip_proto": SemanticType(
+        ValueKind.INT, render=ip_protocol, json_text=True, hidden=True, width=5
+    ),
+    "gadget_packet_type": SemanticType(
+        ValueKind.INT, render=packet_type, json_text=True, width=9
+    ),
+    "gadget_dns_message": SemanticType(
+        ValueKind.STR, decode=dns.parse, expand=DNS_FIELDS, stage="espia.pipeline.dns:DnsPairing"
+    ),
 }

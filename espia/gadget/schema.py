@@ -57,11 +57,17 @@ def attribute(name: str) -> str:
     return name.replace(".", "_")
 
 
-def _semantic(leaf: Leaf) -> SemanticType | None:
+def semantic_typedef(leaf: Leaf) -> str | None:
+    """The first semantic typedef (types.h) met on the way to the member's type."""
     for typedef in leaf.typedefs:
         if typedef in SEMANTIC_TYPES:
-            return SEMANTIC_TYPES[typedef]
+            return typedef
     return None
+
+
+def _semantic(leaf: Leaf) -> SemanticType | None:
+    typedef = semantic_typedef(leaf)
+    return SEMANTIC_TYPES[typedef] if typedef else None
 
 
 def _plain(leaf: Leaf) -> SemanticType:
@@ -107,16 +113,27 @@ class EventSchema:
     fields: tuple[Field, ...]
     event_class: type[Event]
 
+    def attribute_of(self, typedef: str) -> str | None:
+        """The attribute of the first member of semantic type `typedef`, if any."""
+        for leaf in self.leaves:
+            if typedef in leaf.typedefs:
+                return attribute(leaf.name)
+        return None
+
     def join_key(self) -> tuple[str, str] | None:
         """("mntns" or "netns", attribute) of the member that ties events to containers.
 
         A mount namespace wins: it names one container, a network namespace a pod.
         """
         for kind in ("mntns", "netns"):
-            for leaf in self.leaves:
-                if f"gadget_{kind}_id" in leaf.typedefs:
-                    return kind, attribute(leaf.name)
+            found = self.attribute_of(f"gadget_{kind}_id")
+            if found is not None:
+                return kind, found
         return None
+
+    def members(self, typedef: str) -> list[str]:
+        """The attributes of the members declared with semantic type `typedef`, in order."""
+        return [attribute(leaf.name) for leaf in self.leaves if typedef in leaf.typedefs]
 
     def field(self, name: str) -> Field:
         """The field called `name`, case-insensitively; a UsageError that suggests otherwise."""
@@ -141,16 +158,15 @@ def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> Eve
     """
     tracer = find_tracer(btf, str(spec.object_path))
     leaves = tuple(btf.flatten(tracer.struct_id))
-    unknown = set(spec.field_options) - {leaf.name for leaf in leaves}
-    if unknown:
-        raise LoadError(
-            f"read {spec.folder}/gadget.yaml: fields {', '.join(sorted(unknown))} "
-            f"are not members of struct {tracer.struct_name}"
-        )
     own: list[Field] = []
     for leaf in leaves:
         semantic = _semantic(leaf) or _plain(leaf)
         field = _field(leaf, semantic, spec.field_options.get(leaf.name, {}))
+        if semantic.expand:
+            for part in semantic.expand:
+                options = spec.field_options.get(part.name, {})
+                own.append(part.with_options(expr=part.expr.format(field.expr), **options))
+            continue
         own.append(field)
         if semantic.companion:
             suffix, render = semantic.companion
@@ -166,6 +182,12 @@ def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> Eve
                     width=10,
                 )
             )
+    unknown = set(spec.field_options) - {field.name for field in own}
+    if unknown:
+        raise LoadError(
+            f"read {spec.folder}/gadget.yaml: fields {', '.join(sorted(unknown))} "
+            f"are not fields of struct {tracer.struct_name}"
+        )
     fields = (*extra, *own)
     event_class = _event_class(spec, leaves, fields)
     return EventSchema(spec, tracer, leaves, btf.size(tracer.struct_id), fields, event_class)

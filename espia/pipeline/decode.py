@@ -17,8 +17,8 @@ from espia.containers.model import NO_CONTAINER
 from espia.ebpf.btf import Leaf, Scalar
 from espia.errors import EspiaError
 from espia.gadget.event import Event
-from espia.gadget.fields import ValueKind, quote_args
-from espia.gadget.schema import EventSchema, attribute
+from espia.gadget.fields import SEMANTIC_TYPES, ValueKind, quote_args
+from espia.gadget.schema import EventSchema, attribute, semantic_typedef
 from espia.pipeline._codegen import compile_function
 
 _UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
@@ -76,6 +76,9 @@ def _code(leaf: Leaf) -> str:
 
 def _converter(leaf: Leaf, kind: ValueKind) -> str:
     """The function the raw unpacked value of `leaf` goes through, by name."""
+    typedef = semantic_typedef(leaf)
+    if typedef and SEMANTIC_TYPES[typedef].decode:
+        return f"_{typedef}"
     if "gadget_string_list" in leaf.typedefs:
         return "_string_list"
     if "gadget_path_components" in leaf.typedefs:
@@ -121,13 +124,13 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
     lines.append("    v = _unpack(buf, off)" if leaves else "    v = ()")
     lines.append("    e = _new(_Event)")
     for i, leaf in enumerate(leaves):
-        convert = _converter(leaf, kinds[leaf.name])
+        convert = _converter(leaf, kinds.get(leaf.name, ValueKind.STR))
         value = f"v[{i}]"
         if convert == "_string_list" and leaf.name in truncation:
             value = f"v[{i}], v[{truncation[leaf.name]}]"
         lines.append(f"    e.{attribute(leaf.name)} = {_call(convert, value)}")
     if tail is not None:
-        convert = _converter(tail, kinds[tail.name])
+        convert = _converter(tail, kinds.get(tail.name, ValueKind.STR))
         value = f"buf[off + {tail.offset}:off + length]"
         if convert == "_string_list" and tail.name in truncation:
             value += f", v[{truncation[tail.name]}]"
@@ -146,5 +149,6 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
             "_string_list": string_list,
             "_path": path_components,
             "_NO_CONTAINER": NO_CONTAINER,
+            **{f"_{name}": t.decode for name, t in SEMANTIC_TYPES.items() if t.decode},
         },
     )

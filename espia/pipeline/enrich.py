@@ -8,13 +8,18 @@ dict access per event; the container object is shared, not copied.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from operator import attrgetter
 
-from espia.containers.model import NO_CONTAINER, Container
+from espia.containers.model import Container
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
 from espia.pipeline.operator import Operator
+
+# How long events of a namespace nobody knows yet wait for its container.
+HOLD = 1.0
 
 RUNTIME_FIELDS = (
     Field(
@@ -86,17 +91,106 @@ def k8s_fields(node: str) -> tuple[Field, ...]:
 
 
 class ContainerEnricher(Operator):
-    """Sets `event.container` from a namespace-to-container index."""
+    """Sets `event.container` from a namespace-to-container index.
+
+    `catch_up` first applies what the kernel reported about new namespaces
+    (they were reported before these events happened).  A namespace the
+    index does not know yet is a container that started a moment ago: the
+    runtime is describing it right now.  Its events wait (at most `hold`
+    seconds), and so do the events behind them, so that the output keeps its
+    order; then `settle` gives the best answer.  A namespace number that
+    changed hands (`recycled`) gives events older than the change to its
+    previous owner, by their timestamp.
+    """
 
     name = "enrich"
 
-    def __init__(self, index: Mapping[int, Container], key_attribute: str) -> None:
+    def __init__(
+        self,
+        index: Mapping[int, Container],
+        key_attribute: str,
+        settle: Callable[[int], Container],
+        catch_up: Callable[[], None] | None = None,
+        recycled: Mapping[int, tuple[int, Container]] | None = None,
+        timestamp_attribute: str | None = None,
+        hold: float = HOLD,
+    ) -> None:
         self._index = index
         self._key = attrgetter(key_attribute)
+        self._settle = settle
+        self._catch_up = catch_up
+        self._recycled = recycled if recycled is not None and timestamp_attribute else {}
+        self._timestamp = attrgetter(timestamp_attribute or key_attribute)
+        self._hold = hold
+        self._pending: deque[tuple[float, Event]] = deque()
+
+    def _previous_owners(self, events: list[Event]) -> None:
+        """Events from before a namespace number changed hands go to its previous owner."""
+        recycled = self._recycled
+        key = self._key
+        timestamp = self._timestamp
+        for event in events:
+            change = recycled.get(key(event))
+            if change is not None and timestamp(event) < change[0]:
+                event.container = change[1]
 
     def process(self, events: list[Event]) -> list[Event]:
+        if self._catch_up is not None:
+            self._catch_up()
+        out = self._attach(events)
+        if self._recycled:
+            self._previous_owners(out)
+        return out
+
+    def _attach(self, events: list[Event]) -> list[Event]:
         get = self._index.get
         key = self._key
-        for event in events:
-            event.container = get(key(event), NO_CONTAINER)
-        return events
+        if not self._pending:
+            for position, event in enumerate(events):
+                container = get(key(event))
+                if container is None:
+                    self._wait(events[position:])
+                    del events[position:]
+                    break
+                event.container = container
+            else:
+                return events
+            return events + self._release(time.monotonic())
+        self._wait(events)
+        return self._release(time.monotonic())
+
+    def _wait(self, events: list[Event]) -> None:
+        deadline = time.monotonic() + self._hold
+        self._pending.extend((deadline, event) for event in events)
+
+    def _release(self, now: float) -> list[Event]:
+        """The waiting events whose container is now known (or whose time is up), in order."""
+        get = self._index.get
+        key = self._key
+        out = []
+        pending = self._pending
+        while pending:
+            deadline, event = pending[0]
+            namespace = key(event)
+            container = get(namespace)
+            if container is None:
+                if now < deadline:
+                    break
+                container = self._settle(namespace)
+            event.container = container
+            out.append(pending.popleft()[1])
+        return out
+
+    def finish(self) -> list[Event]:
+        """At the end, waits out the holds (the last container may be a second old)."""
+        out: list[Event] = []
+        while True:
+            if self._catch_up is not None:
+                self._catch_up()
+            out += self._release(time.monotonic())
+            if not self._pending:
+                break
+            time.sleep(0.02)
+        if self._recycled:
+            self._previous_owners(out)
+        return out

@@ -21,6 +21,10 @@ class Operator:
 
     name = "operator"
 
+    def kernel_params(self) -> dict[str, int | str]:
+        """In-kernel filter values this stage needs set before load (filter.bpf.h names)."""
+        return {}
+
     def start(self, obj: BpfObject) -> None:
         """Called after load, before attach."""
 

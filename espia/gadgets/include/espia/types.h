@@ -53,4 +53,32 @@ typedef __u8 gadget_truncated;
  */
 typedef char gadget_path_components;
 
+/*
+ * An IP address, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), so that one field
+ * holds either family; shown as 10.0.0.1 or fd00::1.
+ */
+typedef __u8 gadget_ip_addr[16];
+/* An IP address and a port (host byte order), shown as 10.0.0.1:53 or [fd00::1]:53. */
+struct gadget_l4endpoint_t {
+	gadget_ip_addr addr;
+	__u16 port;
+};
+typedef struct gadget_l4endpoint_t gadget_l4endpoint;
+/* An IP protocol number (IPPROTO_TCP...), shown as TCP, UDP... */
+typedef __u8 gadget_ip_proto;
+/*
+ * Where a packet goes, as skb->pkt_type says (PACKET_HOST...): HOST,
+ * BROADCAST, MULTICAST, OTHERHOST, OUTGOING, LOOPBACK.
+ */
+typedef __u8 gadget_packet_type;
+/*
+ * A DNS message from its header on (a char array, last in the event: its
+ * length is the record's).  User space parses it into the fields ID, QR,
+ * QTYPE, NAME, RCODE, NUMANSWERS, ADDRESSES and pairs each response with its
+ * query within the event's gadget_netns_id, by id and by the two
+ * gadget_l4endpoint members (source first), which gives NAMESERVER, LATENCY
+ * and a record for a query that got no answer (UNANSWERED).
+ */
+typedef __u8 gadget_dns_message;
+
 #endif /* __ESPIA_TYPES_H */
