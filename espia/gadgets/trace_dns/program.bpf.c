@@ -85,7 +85,8 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress)
 	struct gadget_packet packet;
 	struct bpf_sock *sk;
 	struct event *e;
-	__u32 offset, length, copied;
+	__u32 offset, length;
+	__u64 copied; /* 64 bits: the register checked is the one passed */
 	__u32 netns;
 
 	if (!gadget_skb_parse(skb, &packet) ||
