@@ -62,6 +62,22 @@ static __always_inline __u32 gadget_sock_netns(struct sock *sk)
 	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
+/* The socket behind file descriptor `fd` of the current task, or NULL. */
+static __always_inline struct sock *gadget_fd_sock(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	struct socket *sock;
+
+	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	sock = BPF_CORE_READ(file, private_data);
+	return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
 /* The IPv4-mapped IPv6 form of an IPv4 address (network order). */
 static __always_inline void gadget_ip_from_v4(gadget_ip_addr addr, __u32 v4)
 {
@@ -69,6 +85,29 @@ static __always_inline void gadget_ip_from_v4(gadget_ip_addr addr, __u32 v4)
 	addr[10] = 0xff;
 	addr[11] = 0xff;
 	__builtin_memcpy(&addr[12], &v4, 4);
+}
+
+/*
+ * The local and remote endpoints of an inet socket; returns its family
+ * (GADGET_AF_INET or GADGET_AF_INET6; anything else leaves them unset).
+ */
+static __always_inline __u16 gadget_sock_endpoints(struct sock *sk, gadget_l4endpoint *local,
+						   gadget_l4endpoint *remote)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family == GADGET_AF_INET) {
+		gadget_ip_from_v4(local->addr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+		gadget_ip_from_v4(remote->addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	} else if (family == GADGET_AF_INET6) {
+		BPF_CORE_READ_INTO(&local->addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&remote->addr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		return family;
+	}
+	local->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	remote->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	return family;
 }
 
 /* What gadget_skb_parse() found in a packet. */
