@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Any
 
+from espia.containers.selector import ContainerSelector
 from espia.engine.local import RunOptions
-from espia.engine.session import Session, open_session
+from espia.engine.session import ContainerOptions, Session, open_session
 from espia.gadget.event import Event
 from espia.gadget.fields import Field
 from espia.gadget.registry import builtin
@@ -27,8 +29,10 @@ from espia.gadget.registry import builtin
 class Trace:
     """A gadget running on this host, as an iterator of its events."""
 
-    def __init__(self, category: str, gadget: str, options: RunOptions) -> None:
-        self._session: Session = open_session(builtin(category, gadget), options)
+    def __init__(
+        self, category: str, gadget: str, options: RunOptions, containers: ContainerOptions
+    ) -> None:
+        self._session: Session = open_session(builtin(category, gadget), options, containers)
         self._started = False
 
     @property
@@ -39,13 +43,18 @@ class Trace:
     @property
     def lost(self) -> int:
         """Events the kernel produced but could not hand over, so far."""
-        return self._session.run.lost_total
+        return self._session.lost_total
+
+    @property
+    def received(self) -> int:
+        """Records the kernel handed over so far, before user-space filters dropped any."""
+        return self._session.run.received_total
 
     def start(self) -> Trace:
         """Loads and attaches the gadget; events are recorded from here on."""
         if not self._started:
             try:
-                self._session.run.start()
+                self._session.start()
             except BaseException:
                 self.close()
                 raise
@@ -55,18 +64,18 @@ class Trace:
     def __iter__(self) -> Iterator[Event]:
         self.start()
         try:
-            for batch in self._session.run.batches():
+            for batch in self._session.batches():
                 yield from batch.events
         finally:
             self.close()
 
     def stop(self) -> None:
         """Ends the iteration after the events already recorded (safe from other threads)."""
-        self._session.run.stop()
+        self._session.stop()
 
     def close(self) -> None:
         """Detaches and unloads everything; idempotent."""
-        self._session.run.close()
+        self._session.close()
 
     def __enter__(self) -> Trace:
         return self.start()
@@ -87,22 +96,38 @@ def run(
     filter: str | None = None,
     timeout: float = 0.0,
     buffer_size: int | None = None,
+    containername: str | None = None,
+    namespace: str | None = None,
+    podname: str | None = None,
+    selector: str | None = None,
+    all_namespaces: bool = False,
+    host: bool = False,
+    runtimes: str | None = None,
+    runtime_sockets: dict[str, str] | None = None,
+    containerd_namespaces: str = "k8s.io",
 ) -> Trace:
     """Prepares gadget `category gadget` (e.g. "trace", "exec"); iterate it to run it.
 
-    `filter` takes the -F syntax ("comm:cat,err:!0"), `timeout` is in seconds
-    (0: until `stop()` or `close()`), `buffer_size` is the ring buffer's size
-    in bytes (a power of two).  Bad names or filters raise espia.UsageError.
+    The arguments are the command line's flags: `filter` takes the -F syntax
+    ("comm:cat,err:!0"), `timeout` is in seconds (0: until `stop()` or
+    `close()`), `buffer_size` is the ring buffer's size in bytes;
+    `containername`, `namespace`, `podname` (comma-separated names) and
+    `selector` (pod labels, "app=web,tier!=db") select containers, `host`
+    adds processes outside containers; `runtimes` ("containerd,docker") and
+    `runtime_sockets` ({"containerd": PATH}) say where containers come from.
+    Bad names or filters raise espia.UsageError.
     """
-    return Trace(category, gadget, RunOptions(filter, timeout, buffer_size))
+    containers = ContainerOptions(
+        selector=ContainerSelector.from_flags(
+            containername, namespace, all_namespaces, podname, selector, host
+        ),
+        runtimes=tuple(r.strip() for r in runtimes.split(",")) if runtimes else None,
+        sockets=dict(runtime_sockets or {}),
+        containerd_namespaces=tuple(n.strip() for n in containerd_namespaces.split(",")),
+    )
+    return Trace(category, gadget, RunOptions(filter, timeout, buffer_size), containers)
 
 
-def trace(
-    gadget: str,
-    *,
-    filter: str | None = None,
-    timeout: float = 0.0,
-    buffer_size: int | None = None,
-) -> Trace:
+def trace(gadget: str, **options: Any) -> Trace:
     """`run("trace", gadget, ...)`: e.g. ``espia.trace("exec", filter="comm:bash")``."""
-    return run("trace", gadget, filter=filter, timeout=timeout, buffer_size=buffer_size)
+    return run("trace", gadget, **options)

@@ -1,10 +1,14 @@
-"""Session checks shared by every suite: these tests load real programs into this kernel."""
+"""Fixtures shared by every suite: these tests load real programs into this kernel, and
+start the container runtimes they need once per session (support/runtimes.py)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from support.runtimes import Ctr, Docker, Podman, Services
 from support.workloads import EspiaCli
 
 
@@ -32,3 +36,47 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
 def _no_gadget_outlives_its_test() -> object:
     yield
     EspiaCli.kill_all()
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    started = Services(tmp_path_factory.mktemp("runtimes"))
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def containerd_socket(services: Services) -> str:
+    return services.containerd()
+
+
+@pytest.fixture(scope="session")
+def rootfs(services: Services) -> Path:
+    return services.rootfs
+
+
+@pytest.fixture
+def ctr(containerd_socket: str) -> Ctr:
+    return Ctr(containerd_socket, "k8s.io")
+
+
+@pytest.fixture(scope="session")
+def docker_socket(services: Services) -> str:
+    return services.dockerd()
+
+
+@pytest.fixture
+def docker(docker_socket: str) -> Docker:
+    return Docker(docker_socket)
+
+
+@pytest.fixture(scope="session")
+def podman_socket(services: Services) -> str:
+    return services.podman()
+
+
+@pytest.fixture
+def podman(podman_socket: str, services: Services) -> Podman:
+    return Podman(services.podman_env)

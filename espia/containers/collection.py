@@ -25,6 +25,7 @@ classification: container selection keeps the kernel's filter current.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -323,6 +324,26 @@ class ContainerCollection:
                 self._classify("netns", self._host_netns, NO_CONTAINER)
 
     # --- threads ---------------------------------------------------------------
+
+    def connect_later(self, name: str, connect: Callable[[], Runtime]) -> None:
+        """Keeps trying to reach a runtime that did not answer at start; follows it once it does."""
+        self._spawn(self._connect, name, connect, name=f"espia-connect-{name}")
+
+    def _connect(self, name: str, connect: Callable[[], Runtime]) -> None:
+        while not self._closing.wait(RECONNECT_DELAY * 4):
+            try:
+                runtime = connect()
+            except RuntimeUnavailable:
+                continue
+            if self._closing.is_set():
+                runtime.close()
+                return
+            log.warning("%s answers now: following its containers", name)
+            self.runtimes.append(runtime)
+            with contextlib.suppress(RuntimeUnavailable):  # _follow lists again when back
+                self._add_all(runtime.list_containers())
+            self._follow(runtime)
+            return
 
     def _housekeeping(self) -> None:
         while not self._closing.wait(1.0):

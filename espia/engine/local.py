@@ -85,6 +85,8 @@ class LocalRun:
         self.operators = list(operators or [])
         self.extra_fields = extra_fields
         self.lost_total = 0
+        # Records read from the kernel, before any user-space stage dropped some.
+        self.received_total = 0
         self._stack = ExitStack()
         self._stopping = threading.Event()
         self._links: list[Link] = []
@@ -189,7 +191,7 @@ class LocalRun:
     def _read(self) -> list[Event]:
         assert self._ring is not None
         events: list[Event] = []
-        self._ring.drain(self._decode, events, BATCH)
+        self.received_total += self._ring.drain(self._decode, events, BATCH)
         return self._process(events)
 
     def _process(self, events: list[Event]) -> list[Event]:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from espia.containers.collection import ContainerCollection
+from espia.containers.runtimes import Runtime
 from espia.containers.selector import ContainerSelector
 from espia.engine.local import Batch, LocalRun, RunOptions
 from espia.gadget.schema import EventSchema
@@ -45,19 +46,36 @@ class ContainerOptions:
 
 
 def start_collection(options: ContainerOptions, track_kernel: bool = True) -> ContainerCollection:
-    """Connects to the runtimes and starts following them (and the kernel)."""
-    from espia.containers.runtimes import detect
+    """Connects to the runtimes and starts following them (and the kernel).
 
-    runtimes = detect(
-        list(options.runtimes) if options.runtimes is not None else None,
-        options.sockets,
-        containerd_namespaces=options.containerd_namespaces,
-    )
-    if not runtimes and options.selector.active:
-        log.warning("no container runtime answers here: containers are shown by id only")
+    A runtime named with --runtimes that does not answer is not fatal: the
+    gadget runs, its containers are shown by id, and it is followed as soon
+    as it answers.
+    """
+    from espia.containers.runtimes import detect
+    from espia.errors import RuntimeUnavailable
+
+    def connect(names: list[str] | None) -> list[Runtime]:
+        return detect(names, options.sockets, containerd_namespaces=options.containerd_namespaces)
+
+    runtimes: list[Runtime] = []
+    missing: list[str] = []
+    if options.runtimes is None:
+        runtimes = connect(None)
+        if not runtimes and options.selector.active:
+            log.warning("no container runtime answers here: containers are shown by id only")
+    else:
+        for name in options.runtimes:
+            try:
+                runtimes += connect([name])
+            except RuntimeUnavailable as exc:
+                log.warning("%s (its containers are shown by id until it answers)", exc)
+                missing.append(name)
     collection = ContainerCollection(runtimes, options.containerd_namespaces, track_kernel)
     try:
         collection.start()
+        for name in missing:
+            collection.connect_later(name, lambda name=name: connect([name])[0])
     except BaseException:
         collection.close()
         raise

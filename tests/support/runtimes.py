@@ -515,6 +515,16 @@ class Ctr:
             )
         return Pod(name, namespace, uid, dict(pod_labels), sandbox_id, ids)
 
+    def exec(self, cid: str, *argv: str) -> str:
+        """Run ``argv`` in a running container (``ctr tasks exec``); its output."""
+        return self.ctr("tasks", "exec", "--exec-id", unique("exec"), cid, *argv)
+
+    def run_once(self, cid: str, rootfs: Path, *argv: str) -> str:
+        """``ctr run --rm``: a container that runs ``argv`` and is gone; its output."""
+        return self.ctr(
+            "run", "--rm", "--label", f"{TEST_LABEL}=1", "--rootfs", str(rootfs), cid, *argv
+        )
+
     def stop(self, cid: str) -> None:
         """Kill the task and delete it; the container record stays."""
         with contextlib.suppress(RuntimeError):

@@ -1,0 +1,215 @@
+"""Events carry the container and pod that caused them; selectors drop the rest in the kernel."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+import pytest
+from support.runtimes import Ctr, unique
+from support.workloads import EspiaCli
+
+import espia
+
+
+@pytest.fixture
+def pods(ctr: Ctr, rootfs):
+    """my-app in my-ns (labels app=my-app, tier=web) and other-app in other-ns.
+
+    The test helpers label every container espia.test=1, pod sandboxes included.
+    """
+    made = [
+        ctr.run_pod(rootfs, "my-app", "my-ns", {"app": "my-app", "tier": "web"}, ["app"]),
+        ctr.run_pod(rootfs, "other-app", "other-ns", {"app": "other"}, ["app"]),
+    ]
+    yield made
+    for pod in made:
+        ctr.remove_pod(pod)
+
+
+def touch_missing(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.close(os.open(path, os.O_RDONLY))
+
+
+def json_cli(tag: str, *args: str) -> EspiaCli:
+    """`espia trace open <args> -o json`, attached: shown once a host open of `tag`-ready is."""
+    marker = f"{tag}-ready"
+    cli = EspiaCli(["trace", "open", *args, "-o", "json"])
+    cli.wait_ready(lambda: touch_missing(marker), marker)
+    return cli
+
+
+def test_pod_events_carry_their_k8s_and_runtime_fields(ctr: Ctr, pods):
+    mine, other = pods
+    tag = unique("/tmp/k8s")
+    cli = json_cli(tag, "-F", f"path:~^{tag}", "--host")
+    ctr.exec(mine.containers["app"], "/bin/sh", "-c", f"cat {tag}-mine 2>/dev/null; true")
+    ctr.exec(other.containers["app"], "/bin/sh", "-c", f"cat {tag}-other 2>/dev/null; true")
+    touch_missing(f"{tag}-host")
+    cli.proc.send_signal(2)
+    code, _, err = cli.finish()
+    assert code == 0, err
+    by_path = {e["path"]: e for e in cli.json_events()}
+    assert set(by_path) == {f"{tag}-ready", f"{tag}-mine", f"{tag}-other", f"{tag}-host"}
+    event = by_path[f"{tag}-mine"]
+    assert event["k8s"] == {
+        "node": os.uname().nodename,
+        "namespace": "my-ns",
+        "pod": "my-app",
+        "container": "app",
+        "podLabels": {"app": "my-app", "tier": "web", "espia.test": "1"},
+    }
+    assert event["runtime"] == {
+        "containerName": "app",
+        "containerId": mine.containers["app"],
+        "containerImageName": "",
+        "runtimeName": "containerd",
+    }
+    assert event["comm"] == "cat" and event["err"] == 2
+    assert by_path[f"{tag}-other"]["k8s"]["namespace"] == "other-ns"
+    assert by_path[f"{tag}-other"]["k8s"]["pod"] == "other-app"
+    host = by_path[f"{tag}-host"]
+    assert host["runtime"]["containerName"] == "" and host["k8s"]["pod"] == ""
+
+
+def test_exec_in_a_pod_is_attributed(ctr: Ctr, pods):
+    mine, _ = pods
+    tag = unique("exec")
+    cli = EspiaCli(["trace", "exec", "-n", "my-ns", "-F", f"args:~{tag}"])
+    cli.wait_for(lambda line: line.startswith("K8S.NAMESPACE"))
+    ctr.exec(mine.containers["app"], "/bin/echo", tag)
+    row = cli.wait_for(lambda line: tag in line)
+    assert row.split()[:4] == ["my-ns", "my-app", "app", "app"]
+    assert row.endswith(f"/bin/echo {tag}")
+
+
+def test_seed_demo_shows_only_the_write_open_in_my_ns(ctr: Ctr, pods):
+    """The seed's second demo: who opens /etc/resolv.conf for writing in my-ns?"""
+    mine, other = pods
+    cli = EspiaCli(
+        [
+            "trace",
+            "open",
+            "-n",
+            "my-ns",
+            "--filter",
+            "path:/etc/resolv.conf,flags:~(O_WRONLY|O_RDWR)",
+            "-o",
+            "columns=+flags",
+        ]
+    )
+    header = cli.wait_for(lambda line: line.startswith("K8S.NAMESPACE"))
+    assert header.split() == [
+        "K8S.NAMESPACE",
+        "K8S.POD",
+        "K8S.CONTAINER",
+        "RUNTIME.CONTAINERNAME",
+        "PID",
+        "COMM",
+        "FD",
+        "ERR",
+        "PATH",
+        "FLAGS",
+    ]
+    app = mine.containers["app"]
+    ctr.exec(app, "/bin/cat", "/etc/resolv.conf")  # a read: not shown
+    ctr.exec(app, "/bin/sh", "-c", ": >> /etc/resolv.conf")  # the write
+    ctr.exec(other.containers["app"], "/bin/sh", "-c", ": >> /etc/resolv.conf")  # other ns
+    with open("/etc/resolv.conf", "a"):  # the host
+        pass
+    time.sleep(1.5)
+    cli.proc.send_signal(2)
+    code, lines, err = cli.finish()
+    assert code == 0, err
+    rows = [line.split() for line in lines[1:]]
+    assert len(rows) == 1, lines
+    ns, pod, container, name, _pid, comm, fd, error, path, flags = rows[0]
+    assert (ns, pod, container, name, comm) == ("my-ns", "my-app", "app", "app", "sh")
+    assert (fd, error, path, flags) == ("3", "0", "/etc/resolv.conf", "O_WRONLY|O_CREAT|O_APPEND")
+
+
+def test_a_container_that_lives_a_moment_is_named(ctr: Ctr, rootfs):
+    tag = unique("/tmp/short")
+    name = unique("short")
+    cli = json_cli(tag, "-F", f"path:~^{tag}")
+    started = time.monotonic()
+    ctr.run_once(name, rootfs, "/bin/cat", tag)
+    assert time.monotonic() - started < 5
+    cli.wait_for(lambda line: tag in line and name in line)
+    cli.proc.send_signal(2)
+    cli.finish()
+    (event,) = [e for e in cli.json_events() if e["path"] == tag]
+    assert event["runtime"]["containerName"] == name
+    assert event["runtime"]["runtimeName"] == "containerd"
+    assert event["err"] == 2
+
+
+def test_a_selected_container_that_lives_a_moment_is_not_dropped(ctr: Ctr, rootfs):
+    name = unique("brief")
+    cli = EspiaCli(["trace", "exec", "-c", name])
+    cli.wait_for(lambda line: line.startswith("K8S.NAMESPACE"))
+    ctr.run_once(name, rootfs, "/bin/echo", "brief-life")
+    ctr.run_once(unique("unselected"), rootfs, "/bin/echo", "brief-life")
+    row = cli.wait_for(lambda line: "brief-life" in line)
+    assert row.split()[3] == name
+    time.sleep(1.5)
+    cli.proc.send_signal(2)
+    _, lines, _ = cli.finish()
+    assert len([line for line in lines if "brief-life" in line]) == 1
+
+
+def test_selection_happens_in_the_kernel(ctr: Ctr, rootfs):
+    """The unselected container's thousands of opens never reach user space."""
+    selected, noisy = unique("selected"), unique("noisy")
+    tag = unique("/tmp/sel")
+    trace = espia.trace("open", containername=selected, filter=f"path:~^{tag}")
+    with ctr.running(selected, rootfs), ctr.running(noisy, rootfs), trace:
+        loop = f"i=0; while [ $i -lt 2000 ]; do : < {tag}-n; i=$((i+1)); done 2>/dev/null"
+        ctr.exec(noisy, "/bin/sh", "-c", loop)
+        ctr.exec(selected, "/bin/sh", "-c", f"for i in 1 2 3 4 5; do : < {tag}-s; done 2>/dev/null")
+        time.sleep(0.5)
+        trace.stop()
+        events = list(trace)
+        received = trace.received
+    assert [e.path for e in events] == [f"{tag}-s"] * 5
+    assert {e.container.name for e in events} == {selected}
+    # What reached user space: the selected container's opens, plus whatever
+    # the ctr exec machinery and brand-new namespaces did: far from 2000.
+    assert received < 200, received
+
+
+def test_list_containers_shows_pod_containers_not_sandboxes(ctr: Ctr, pods):
+    import json
+
+    from support.workloads import espia as run_espia
+
+    mine, _ = pods
+    result = run_espia("list-containers", "-n", "my-ns", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    (listed,) = json.loads(result.stdout)
+    assert listed["runtime"]["containerId"] == mine.containers["app"]
+    assert listed["k8s"]["pod"] == "my-app" and listed["k8s"]["namespace"] == "my-ns"
+    assert listed["k8s"]["podLabels"] == {"app": "my-app", "tier": "web", "espia.test": "1"}
+    assert listed["pid"] > 0 and listed["mntns"] == os.stat(f"/proc/{listed['pid']}/ns/mnt").st_ino
+
+    result = run_espia("list-containers", "-n", "my-ns")
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == [
+        "RUNTIME.RUNTIMENAME",
+        "RUNTIME.CONTAINERNAME",
+        "RUNTIME.CONTAINERID",
+    ]
+    assert len(lines) == 2 and "my-app" in lines[1]
+
+
+def test_list_containers_watch_reports_starts_and_stops(ctr: Ctr, rootfs):
+    name = unique("watched")
+    cli = EspiaCli(["list-containers", "--watch", "-c", name, "-o", "json"])
+    time.sleep(2)
+    with ctr.running(name, rootfs):
+        cli.wait_for(lambda line: name in line and '"started"' in line)
+    cli.wait_for(lambda line: name in line and '"stopped"' in line)
+    cli.proc.send_signal(2)
+    assert cli.finish()[0] == 0
