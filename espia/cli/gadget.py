@@ -25,7 +25,9 @@ def run_gadget_command(args: Any, stopper: Callable[[Callable[[], None]], Any]) 
         fields = session.schema.fields
 
         def output_for(columns: list[str]) -> Any:
-            return make_output(args.output, fields, columns, sys.stdout, sys.stderr)
+            return make_output(
+                args.output, fields, columns, sys.stdout, sys.stderr, lists=spec.json_lists
+            )
 
         output_for(session.default_columns())  # a bad -o is reported before anything loads
         session.start()

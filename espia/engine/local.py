@@ -10,6 +10,10 @@ ring) and `close()` undoes whatever was done, in reverse, whatever the path
 out: normal end, timeout, Ctrl-C, SIGTERM or an exception.  Links are file
 descriptors of this process and nothing is pinned, so not even a SIGKILL
 leaves a program in the kernel.
+
+A gadget fed by a user-space source (gadget.yaml ``source:``, see
+``espia.engine.sources``) loads nothing: its rows become events and pass the
+same stages, as a single batch (a snapshot).
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from espia.ebpf import features
 from espia.ebpf.link import Link, attach
 from espia.ebpf.object import BpfObject
 from espia.ebpf.ringbuf import RingBuffer
+from espia.engine.sources import Rows, find_source, make_events
 from espia.errors import NotSupportedError, UsageError
 from espia.gadget.event import Event
 from espia.gadget.fields import Field
-from espia.gadget.schema import EventSchema, build_schema
+from espia.gadget.schema import EventSchema, build_schema, build_source_schema
 from espia.gadget.spec import GadgetSpec
 from espia.pipeline.decode import make_decoder
 from espia.pipeline.filter import Filter, compile_filter
@@ -94,6 +99,8 @@ class LocalRun:
         self._lost_counter: Callable[[], int] | None = None
         self.schema: EventSchema | None = None
         self.filter: Filter | None = None
+        # The user-space source of a gadget without a program (a snapshot), if any.
+        self._rows: Rows | None = None
 
     @property
     def bpf_object(self) -> BpfObject:
@@ -108,13 +115,17 @@ class LocalRun:
         Split from `start()` so that bad columns or filters are reported
         before anything is loaded.
         """
-        features.require_btf()
-        obj = BpfObject.open(self.spec.require_object())
-        self._stack.callback(obj.close)
-        self._object = obj
-        self.schema = build_schema(self.spec, obj.btf, self.extra_fields)
+        if self.spec.data_source:
+            self.schema = build_source_schema(self.spec, self.extra_fields)
+            self._rows = find_source(self.spec.data_source)
+        else:
+            features.require_btf()
+            obj = BpfObject.open(self.spec.require_object())
+            self._stack.callback(obj.close)
+            self._object = obj
+            self.schema = build_schema(self.spec, obj.btf, self.extra_fields)
+            self._decode = make_decoder(self.schema)
         self.filter = compile_filter(self.options.filter, self.schema)
-        self._decode = make_decoder(self.schema)
         self.operators.extend(semantic_stages(self.schema))
         return self.schema
 
@@ -123,6 +134,11 @@ class LocalRun:
         if self.schema is None:
             self.prepare()
         assert self.schema is not None and self.filter is not None
+        if self._rows is not None:
+            # Nothing to load: the stages only need to be stopped at the end.
+            for operator in self.operators:
+                self._stack.callback(operator.stop)
+            return
         features.require_privileges()
         features.tracefs()
         obj = self._object
@@ -222,6 +238,11 @@ class LocalRun:
 
     def batches(self) -> Iterator[Batch]:
         """Yields batches until the timeout, `stop()`, or the consumer stops iterating."""
+        if self._rows is not None:
+            # A snapshot is one batch, even an empty one (JSON shows "[]").
+            events = make_events(self.schema, self._rows())
+            yield Batch(self._process(events) + self._finish(), 0)
+            return
         assert self._ring is not None
         ring = self._ring
         timeout = self.options.timeout

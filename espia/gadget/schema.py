@@ -107,7 +107,7 @@ class EventSchema:
     """Everything the pipeline needs to know about one gadget's events."""
 
     spec: GadgetSpec
-    tracer: Tracer
+    tracer: Tracer | None  # None for a gadget fed by a user-space source
     leaves: tuple[Leaf, ...]
     record_size: int
     fields: tuple[Field, ...]
@@ -150,6 +150,59 @@ class EventSchema:
         )
 
 
+def _member_fields(leaf: Leaf, semantic: SemanticType, spec: GadgetSpec) -> list[Field]:
+    """The fields one member gives: its own (and a companion), or its expansion."""
+    options = dict(spec.field_options.get(leaf.name, {}))
+    options.pop("type", None)
+    field = _field(leaf, semantic, options)
+    if semantic.expand:
+        return [
+            part.with_options(
+                expr=part.expr.format(field.expr), **spec.field_options.get(part.name, {})
+            )
+            for part in semantic.expand
+        ]
+    if not semantic.companion:
+        return [field]
+    suffix, render = semantic.companion
+    companion = Field(
+        name=f"{leaf.name}{suffix}",
+        expr=field.expr,
+        kind=ValueKind.STR,
+        description=f"{field.header} by name",
+        render=render,
+        json_text=True,
+        hidden=True,
+        width=10,
+    )
+    return [field, companion]
+
+
+def _schema(
+    spec: GadgetSpec,
+    tracer: Tracer | None,
+    leaves: tuple[Leaf, ...],
+    record_size: int,
+    extra: Iterable[Field],
+    semantics: list[SemanticType],
+) -> EventSchema:
+    own = [
+        field
+        for leaf, semantic in zip(leaves, semantics, strict=True)
+        for field in _member_fields(leaf, semantic, spec)
+    ]
+    unknown = set(spec.field_options) - {field.name for field in own}
+    if unknown:
+        where = f"struct {tracer.struct_name}" if tracer else "the gadget"
+        raise LoadError(
+            f"read {spec.folder}/gadget.yaml: fields {', '.join(sorted(unknown))} "
+            f"are not fields of {where}"
+        )
+    fields = (*extra, *own)
+    event_class = _event_class(spec, leaves, fields)
+    return EventSchema(spec, tracer, leaves, record_size, fields, event_class)
+
+
 def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> EventSchema:
     """Reads the event struct from `btf` and makes the gadget's fields and Event class.
 
@@ -157,40 +210,52 @@ def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> Eve
     come first, as the K8S columns do in the seed's outputs.
     """
     tracer = find_tracer(btf, str(spec.object_path))
-    leaves = tuple(btf.flatten(tracer.struct_id))
-    own: list[Field] = []
-    for leaf in leaves:
-        semantic = _semantic(leaf) or _plain(leaf)
-        field = _field(leaf, semantic, spec.field_options.get(leaf.name, {}))
-        if semantic.expand:
-            for part in semantic.expand:
-                options = spec.field_options.get(part.name, {})
-                own.append(part.with_options(expr=part.expr.format(field.expr), **options))
-            continue
-        own.append(field)
-        if semantic.companion:
-            suffix, render = semantic.companion
-            own.append(
-                Field(
-                    name=f"{leaf.name}{suffix}",
-                    expr=field.expr,
-                    kind=ValueKind.STR,
-                    description=f"{field.header} by name",
-                    render=render,
-                    json_text=True,
-                    hidden=True,
-                    width=10,
-                )
-            )
-    unknown = set(spec.field_options) - {field.name for field in own}
-    if unknown:
+    typed = [name for name, options in spec.field_options.items() if "type" in options]
+    if typed:
         raise LoadError(
-            f"read {spec.folder}/gadget.yaml: fields {', '.join(sorted(unknown))} "
-            f"are not fields of struct {tracer.struct_name}"
+            f"read {spec.folder}/gadget.yaml: field {typed[0]!r} has a type, but the types of "
+            f"a gadget with a program come from its struct {tracer.struct_name}"
         )
-    fields = (*extra, *own)
-    event_class = _event_class(spec, leaves, fields)
-    return EventSchema(spec, tracer, leaves, btf.size(tracer.struct_id), fields, event_class)
+    leaves = tuple(btf.flatten(tracer.struct_id))
+    semantics = [_semantic(leaf) or _plain(leaf) for leaf in leaves]
+    return _schema(spec, tracer, leaves, btf.size(tracer.struct_id), extra, semantics)
+
+
+# The plain types a sourced gadget's gadget.yaml may give a field.
+_PLAIN_TYPES = {
+    "string": SemanticType(ValueKind.STR, untrusted=True, width=16),
+    "int": SemanticType(ValueKind.INT, width=8, right=True),
+    "bool": SemanticType(ValueKind.BOOL, width=5),
+}
+
+
+def build_source_schema(spec: GadgetSpec, extra: Iterable[Field] = ()) -> EventSchema:
+    """The schema of a gadget fed by a user-space source: its fields are gadget.yaml's.
+
+    Each field's ``type`` plays the part of the C member's typedef, so a
+    ``gadget_netns_id`` field ties events to containers here too.
+    """
+    leaves, semantics = [], []
+    for name, options in spec.field_options.items():
+        kind = str(options.get("type", ""))
+        semantic = SEMANTIC_TYPES.get(kind) or _PLAIN_TYPES.get(kind)
+        if semantic is None:
+            raise UsageError(
+                f"read {spec.folder}/gadget.yaml: field {name!r} has type {kind or 'none'}; "
+                f"use string, int, bool or a semantic type ({', '.join(SEMANTIC_TYPES)})"
+            )
+        typedefs = (kind,) if kind in SEMANTIC_TYPES else ()
+        leaves.append(Leaf(name, 0, 0, _SCALARS[semantic.kind], typedefs))
+        semantics.append(semantic)
+    return _schema(spec, None, tuple(leaves), 0, extra, semantics)
+
+
+_SCALARS = {
+    ValueKind.STR: Scalar.CHARS,
+    ValueKind.INT: Scalar.UINT,
+    ValueKind.BOOL: Scalar.BOOL,
+    ValueKind.MAP: Scalar.BYTES,
+}
 
 
 def _event_class(spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field, ...]) -> type:

@@ -10,6 +10,13 @@ A gadget is a folder::
 
 Everything else (the event layout, the map that carries events) comes from
 the object's BTF, so built-in and user-written gadgets take the same path.
+
+A gadget whose data the kernel cannot stream (a snapshot where BPF
+iterators are refused) names instead a ``source:`` of the engine
+(``espia.engine.sources``) and declares its fields in gadget.yaml, each
+with a ``type``: a semantic type of types.h (``gadget_netns_id``,
+``gadget_l4endpoint``...) or ``string``, ``int``, ``bool``.  It has no
+program.bpf.c, and gets the same enrichment, filters and outputs.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ SOURCE = "program.bpf.c"
 OBJECT = "program.bpf.o"
 DESCRIPTION = "gadget.yaml"
 
-# Options gadget.yaml may set on a field.
-FIELD_OPTIONS = {"description", "hidden", "width", "right"}
+# Options gadget.yaml may set on a field ("type" only for a gadget with a source).
+FIELD_OPTIONS = {"description", "hidden", "width", "right", "type"}
+# Categories whose JSON output is one list per batch (SPEC: per interval, per snapshot).
+LIST_CATEGORIES = {"snapshot", "top"}
 
 
 @dataclass(frozen=True)
@@ -37,10 +46,17 @@ class GadgetSpec:
     description: str
     folder: Path
     field_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The engine's user-space source of a gadget without a program (yaml `source:`).
+    data_source: str | None = None
 
     @property
     def title(self) -> str:
         return f"{self.category} {self.name}"
+
+    @property
+    def json_lists(self) -> bool:
+        """Whether JSON shows each batch as one list (a snapshot, a top interval)."""
+        return self.category in LIST_CATEGORIES
 
     @property
     def source(self) -> Path:
@@ -87,6 +103,7 @@ class GadgetSpec:
             description=str(data.get("description") or ""),
             folder=folder,
             field_options={str(k): dict(v or {}) for k, v in options.items()},
+            data_source=str(data["source"]) if data.get("source") else None,
         )
 
 

@@ -24,8 +24,13 @@ def make_output(
     default_columns: list[str],
     out: TextIO,
     err: TextIO,
+    lists: bool = False,
 ) -> Output:
-    """The writer for `-o mode` ("columns=+flags,-pid" included)."""
+    """The writer for `-o mode` ("columns=+flags,-pid" included).
+
+    With `lists`, JSON and YAML show each batch as one list (a snapshot, a
+    top interval) instead of one object per event.
+    """
     name, _, columns = mode.partition("=")
     name = name.strip().lower()
     if name == "columns":
@@ -34,11 +39,11 @@ def make_output(
     if columns:
         raise UsageError(f"output {mode!r}: only columns takes a list of columns")
     if name == "json":
-        return JsonOutput(fields, out, err)
+        return JsonOutput(fields, out, err, lists=lists)
     if name == "jsonpretty":
-        return JsonOutput(fields, out, err, pretty=True)
+        return JsonOutput(fields, out, err, pretty=True, lists=lists)
     if name == "yaml":
-        return YamlOutput(fields, out, err)
+        return YamlOutput(fields, out, err, lists=lists)
     raise UsageError(f"output {mode!r}: unknown mode; use one of {', '.join(MODES)}")
 
 

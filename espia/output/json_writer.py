@@ -76,28 +76,45 @@ def _formatter(fields: tuple[Field, ...]) -> Any:
 
 
 class JsonOutput:
-    """One JSON object per event (per line unless `pretty`); losses as {"lost_events": N}."""
+    """One JSON object per event (per line unless `pretty`), or with `lists` one list
+    per batch; losses as {"lost_events": N}."""
 
     def __init__(
-        self, fields: tuple[Field, ...], out: TextIO, err: TextIO, pretty: bool = False
+        self,
+        fields: tuple[Field, ...],
+        out: TextIO,
+        err: TextIO,
+        pretty: bool = False,
+        lists: bool = False,
     ) -> None:
         self.out = out
         self.err = err
         self._indent = 2 if pretty else None
         self._line = None if pretty else _formatter(fields)
+        self._lists = lists
 
     def begin(self) -> None:
         pass
 
     def write(self, events: list[Event]) -> None:
-        if not events:
+        if self._lists:
+            self._write_list(events)
+        elif not events:
             return
-        if self._line is not None:
+        elif self._line is not None:
             self.out.write("".join(map(self._line, events)))
         else:
             for event in events:
                 self.out.write(json.dumps(event.to_dict(), indent=self._indent) + "\n")
         self.out.flush()
+
+    def _write_list(self, events: list[Event]) -> None:
+        """The batch as one JSON list, empty included: a snapshot of nothing is []."""
+        if self._line is not None:
+            self.out.write("[" + ",".join(self._line(e)[:-1] for e in events) + "]\n")
+        else:
+            listed = [event.to_dict() for event in events]
+            self.out.write(json.dumps(listed, indent=self._indent) + "\n")
 
     def lost(self, count: int, total: int) -> None:
         record = {"lost_events": count, "lost_total": total}

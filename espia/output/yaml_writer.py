@@ -9,13 +9,17 @@ from espia.gadget.fields import Field
 
 
 class YamlOutput:
-    """A `---` document per event; lost events as a `lost_events` document."""
+    """A `---` document per event (with `lists`, per batch: a list); lost events as a
+    `lost_events` document."""
 
-    def __init__(self, fields: tuple[Field, ...], out: TextIO, err: TextIO) -> None:
+    def __init__(
+        self, fields: tuple[Field, ...], out: TextIO, err: TextIO, lists: bool = False
+    ) -> None:
         import yaml  # lazily: only this output needs it at run time
 
         self.out = out
         self.err = err
+        self._lists = lists
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         self._dump = lambda data: yaml.dump(
             data, Dumper=dumper, sort_keys=False, allow_unicode=True, explicit_start=True
@@ -24,12 +28,15 @@ class YamlOutput:
     def begin(self) -> None:
         pass
 
-    def _document(self, data: dict[str, Any]) -> None:
+    def _document(self, data: dict[str, Any] | list[dict[str, Any]]) -> None:
         self.out.write(self._dump(data))
 
     def write(self, events: list[Event]) -> None:
-        for event in events:
-            self._document(event.to_dict())
+        if self._lists:
+            self._document([event.to_dict() for event in events])
+        else:
+            for event in events:
+                self._document(event.to_dict())
         self.out.flush()
 
     def lost(self, count: int, total: int) -> None:
