@@ -273,7 +273,10 @@ class ContainerCollection:
             found = container_of(cgroup or "", self.containerd_namespaces)
             current = self.by_mntns.get(mntns)
             if current is not None:
-                if current.id == (found[1] if found else ""):
+                # A report from outside any container never takes a namespace
+                # away: `runc exec` joins the container's namespaces while still
+                # in the root cgroup.  Only another container's report does.
+                if found is None or current.id == found[1]:
                     return
                 # The number changed hands: events before `since` are the old owner's.
                 self.recycled[mntns] = (since, current)
