@@ -178,6 +178,19 @@ def _member_fields(leaf: Leaf, semantic: SemanticType, spec: GadgetSpec) -> list
     return [field, companion]
 
 
+def _in_yaml_order(fields: list[Field], listed: list[str]) -> list[Field]:
+    """Fields in the order gadget.yaml lists them (it decides the columns' order); a field
+    it does not list stays right after the field it follows in the struct."""
+    groups: list[tuple[int, list[Field]]] = [(-1, [])]
+    for field in fields:
+        if field.name in listed:
+            groups.append((listed.index(field.name), [field]))
+        else:
+            groups[-1][1].append(field)
+    groups.sort(key=lambda group: group[0])
+    return [field for _, group in groups for field in group]
+
+
 def _schema(
     spec: GadgetSpec,
     tracer: Tracer | None,
@@ -186,11 +199,14 @@ def _schema(
     extra: Iterable[Field],
     semantics: list[SemanticType],
 ) -> EventSchema:
-    own = [
-        field
-        for leaf, semantic in zip(leaves, semantics, strict=True)
-        for field in _member_fields(leaf, semantic, spec)
-    ]
+    own = _in_yaml_order(
+        [
+            field
+            for leaf, semantic in zip(leaves, semantics, strict=True)
+            for field in _member_fields(leaf, semantic, spec)
+        ],
+        list(spec.field_options),
+    )
     unknown = set(spec.field_options) - {field.name for field in own}
     if unknown:
         where = f"struct {tracer.struct_name}" if tracer else "the gadget"

@@ -14,8 +14,9 @@ Service's.
   until it would have timed out.
 - A query without a response within ``UNANSWERED_AFTER`` seconds gets a
   record of its own: a copy of the query with RCODE ``UNANSWERED``, LATENCY
-  the time waited, TIMESTAMP when it was given up.  Queries still waiting
-  when the trace ends get one too.
+  the time waited (5 s), TIMESTAMP when it was given up (its first sending
+  plus 5 s).  Queries still waiting when the trace ends get one too, given
+  up at the end.
 
 Time is the events' own (boot-clock nanoseconds) while records flow, and
 the clock on idle wake-ups, when nothing older can still be in the ring.
@@ -97,10 +98,11 @@ class DnsPairing(Operator):
                 exchange.answered = True
         if not events:
             now = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        return self._expire(events, now - self._timeout, now)
+        return self._expire(events, now - self._timeout)
 
-    def _expire(self, events: list[Event], before: int, now: int) -> list[Event]:
-        """Forgets exchanges that started before `before`; the unanswered ones become records."""
+    def _expire(self, events: list[Event], before: int, end: int = 0) -> list[Event]:
+        """Forgets exchanges that started before `before`; the unanswered ones become records,
+        given up `timeout` after their query, or at `end` (the end of the trace) if set."""
         exchanges = self._exchanges
         while exchanges:
             key, exchange = next(iter(exchanges.items()))
@@ -108,18 +110,20 @@ class DnsPairing(Operator):
                 break
             del exchanges[key]
             if not exchange.answered:
-                events.append(self._unanswered(exchange, now))
+                events.append(self._unanswered(exchange, end or exchange.first + self._timeout))
         return events
 
-    def _unanswered(self, exchange: _Exchange, now: int) -> Event:
+    def _unanswered(self, exchange: _Exchange, given_up: int) -> Event:
         record = copy.copy(exchange.query)
         message = exchange.message.copy()
         message.rcode = UNANSWERED
-        message.latency = now - exchange.first
+        message.latency = given_up - exchange.first
         setattr(record, self._message, message)
-        setattr(record, self._time, now)
+        setattr(record, self._time, given_up)
         return record
 
     def finish(self) -> list[Event]:
+        """Everything is drained: what timed out by now, then what was still waiting."""
         now = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        return self._expire([], now + 1, now)
+        timed_out = self._expire([], now - self._timeout)
+        return self._expire(timed_out, now + 1, end=now)

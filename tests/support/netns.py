@@ -55,7 +55,9 @@ class NetNs:
     def argv(self, *command: str) -> list[str]:
         return ["ip", "netns", "exec", self.name, *command]
 
-    def run(self, *command: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self, *command: str, timeout: float = 30, check: bool = True
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             self.argv(*command), capture_output=True, text=True, timeout=timeout, check=check
         )
