@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import socket
+import subprocess
 import time
 
 import pytest
-from support.runtimes import Ctr, unique
+from support.runtimes import Ctr, answers, unique
 from support.workloads import EspiaCli
+from support.workloads import espia as run_espia
 
 import espia
 
@@ -181,10 +185,6 @@ def test_selection_happens_in_the_kernel(ctr: Ctr, rootfs):
 
 
 def test_list_containers_shows_pod_containers_not_sandboxes(ctr: Ctr, pods):
-    import json
-
-    from support.workloads import espia as run_espia
-
     mine, _ = pods
     result = run_espia("list-containers", "-n", "my-ns", "-o", "json")
     assert result.returncode == 0, result.stderr
@@ -213,3 +213,89 @@ def test_list_containers_watch_reports_starts_and_stops(ctr: Ctr, rootfs):
     cli.wait_for(lambda line: name in line and '"stopped"' in line)
     cli.proc.send_signal(2)
     assert cli.finish()[0] == 0
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_docker_and_podman_containers_are_named(engine, request):
+    client = request.getfixturevalue(engine)
+    name = unique(engine)
+    tag = unique("/tmp/engine")
+    cid = client.run(name)
+    try:
+        cli = EspiaCli(["trace", "exec", "-F", f"args:~{tag}", "-o", "json"])
+        cli.wait_ready(lambda: subprocess.run(["/bin/true", f"{tag}-ready"], check=True), tag)
+        client.cli("exec", cid, "/bin/echo", tag)
+        # (The host's `docker exec ... /bin/echo TAG` is an exec too: skip it.)
+        line = cli.wait_for(lambda text: f'"args":"/bin/echo {tag}"' in text)
+    finally:
+        client.remove(cid)
+    event = json.loads(line)
+    assert event["runtime"]["containerName"] == name
+    assert event["runtime"]["runtimeName"] == engine
+    assert event["runtime"]["containerId"] == cid
+    assert event["comm"] == "echo"
+
+
+def test_runtime_restart_while_tracing(services, rootfs, tmp_path):
+    daemon = services.private_containerd(unique("restart"))
+    ctr = Ctr(daemon.socket, "default")
+    daemon.start(lambda: answers(daemon.socket))
+    try:
+        cli = EspiaCli(
+            [
+                "trace",
+                "exec",
+                "--runtimes",
+                "containerd",
+                "--runtime-socket",
+                f"containerd={daemon.socket}",
+                "--containerd-namespace",
+                "default",
+                "-F",
+                "args:~^/bin/echo restart-check",
+                "-o",
+                "columns=runtime.containername,args",
+            ]
+        )
+        cli.wait_for(lambda line: line.startswith("RUNTIME.CONTAINERNAME"))
+        before, after = unique("before"), unique("after")
+        ctr.run_once(before, rootfs, "/bin/echo", "restart-check", "1")
+        assert cli.wait_for(lambda line: "restart-check 1" in line).split()[0] == before
+        daemon.stop()
+        daemon.start(lambda: answers(daemon.socket))
+        # espia says when it follows containerd again; a container that starts
+        # and ends before that would only be known by its id.
+        deadline = time.monotonic() + 20
+        while "containerd is back" not in cli.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ctr.run_once(after, rootfs, "/bin/echo", "restart-check", "2")
+        assert cli.wait_for(lambda line: "restart-check 2" in line).split()[0] == after
+        cli.proc.send_signal(2)
+        code, _, err = cli.finish()
+    finally:
+        daemon.stop()
+    assert code == 0
+    assert "espia: warning: containerd:" in err and "(retrying)" in err
+    assert "espia: warning: containerd is back: following its containers again" in err
+
+
+def test_a_runtime_that_refuses_is_a_warning_not_the_end(tmp_path):
+    path = tmp_path / "refusing.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))  # bound, never listening: connections are refused
+    try:
+        result = run_espia(
+            "trace",
+            "exec",
+            "-t",
+            "1",
+            "--runtimes",
+            "docker",
+            "--runtime-socket",
+            f"docker={path}",
+        )
+    finally:
+        listener.close()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(f"espia: warning: docker: cannot connect to {path}")
+    assert result.stdout.splitlines()[0].split()[0] == "RUNTIME.CONTAINERNAME"
