@@ -71,7 +71,7 @@ def test_columns_and_an_empty_snapshot(holder):
             "LISTEN",
             str(report["inodes"]["tcp"]),
             str(report["pid"]),
-            _comm,
+            comm,
         ]
     ]
     empty = espia("snapshot", "socket", "-o", "json", "-F", "netns:1")
