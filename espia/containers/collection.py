@@ -52,8 +52,8 @@ FORGET_AFTER = 5.0
 # Between attempts to reach a runtime that went away.
 RECONNECT_DELAY = 0.5
 NEW_CGROUP = 1  # tracker_kind in tracker/program.bpf.c
-# The tracker reports namespaces and cgroups, a few per container: 1 MiB is ample.
-TRACKER_BUFFER = 1 << 20
+# The tracker reports namespaces and cgroups, a few per container: 256 KiB is ample.
+TRACKER_BUFFER = 1 << 18
 
 # (namespace kind "mntns"|"netns", inode, container or NO_CONTAINER; None = forgotten)
 Listener = Callable[[str, int, Container | None], None]

@@ -7,11 +7,13 @@ events under the same load.  So the hot path is here, in Python, with no
 call into C per record.
 
 Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position (we write
-it), page 1 the producer position (read-only to us), then the data pages,
-mapped twice in a row so that a record that wraps around is contiguous.
-Each record starts with an 8-byte header: a 32-bit length with a BUSY bit
-(not committed yet) and a DISCARD bit, then the page offset.  Records are
-8-byte aligned.
+it), page 1 the producer position (read-only to us), then the data pages.
+The kernel can map the data twice in a row, so that a record that wraps
+around is contiguous; we map it once, which halves what the buffer adds to
+our resident memory, and copy the rare wrapping record into one piece.
+Each record starts with an 8-byte header (never split: records are 8-byte
+aligned): a 32-bit length with a BUSY bit (not committed yet) and a
+DISCARD bit, then the page offset.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ _u32 = struct.Struct("<I").unpack_from
 
 # A record decoder: (buffer, offset of the record's data, its length) -> value.
 # It runs while the record is still in the ring: it must copy what it keeps.
-Decoder = Callable[[mmap.mmap, int, int], T]
+# (A record that wraps around the end of the ring comes as bytes of its own.)
+Decoder = Callable[[mmap.mmap | bytes, int, int], T]
 
 
 class RingBuffer:
@@ -44,13 +47,14 @@ class RingBuffer:
             raise KernelError(f"map ring buffer: size {size} is not a power of two")
         page = mmap.PAGESIZE
         self._page = page
+        self._size = size
         self._mask = size - 1
         try:
             self._consumer_map = mmap.mmap(
                 map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0
             )
             self._data = mmap.mmap(
-                map_fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page
+                map_fd, page + size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page
             )
         except OSError as exc:
             raise KernelError(f"map ring buffer: {exc.strerror}") from exc
@@ -80,6 +84,7 @@ class RingBuffer:
         data = self._data
         base = self._page + _HEADER
         mask = self._mask
+        end = self._page + self._size
         cons = consumer[0]
         prod = self._producer[0]
         count = 0
@@ -95,7 +100,11 @@ class RingBuffer:
                 break
             length = header & ~(_BUSY | _DISCARD)
             if not header & _DISCARD:
-                append(decode(data, offset, length))
+                if offset + length <= end:
+                    append(decode(data, offset, length))
+                else:  # wraps around the end of the data pages
+                    whole = data[offset:end] + data[self._page : self._page + offset + length - end]
+                    append(decode(whole, 0, length))
             cons += (length + _HEADER + 7) & ~7
             consumer[0] = cons
             count += 1

@@ -275,8 +275,14 @@ class LocalRun:
     # --- stop --------------------------------------------------------------
 
     def _detach(self) -> None:
-        while self._links:
-            self._links.pop().destroy()
+        """Destroys the links, in parallel: each waits out an RCU grace period in the
+        kernel (tens of milliseconds), and a gadget has many."""
+        links, self._links = self._links, []
+        threads = [threading.Thread(target=link.destroy) for link in links]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def close(self) -> None:
         """Detaches, unmaps and closes everything, in reverse order; idempotent."""

@@ -78,6 +78,29 @@ class Field:
 # --- renderers -----------------------------------------------------------------
 
 
+class _Memo(dict[Any, str]):
+    """A renderer with memory: flags, modes and errnos take few values, so each is
+    rendered once.  Bounded, so that a stream of distinct values cannot grow it."""
+
+    def __init__(self, render: Callable[[Any], str], limit: int = 4096) -> None:
+        super().__init__()
+        self.render = render
+        self.limit = limit
+
+    def __missing__(self, value: Any) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        text = self[value] = self.render(value)
+        return text
+
+
+def memoized(render: Callable[[Any], str]) -> Callable[[Any], str]:
+    """`render`, answered from memory after the first call for each value (a dict lookup)."""
+    memo = _Memo(render)
+    wrapped: Callable[[Any], str] = memo.__getitem__
+    return wrapped
+
+
 def labels_text(labels: Any) -> str:
     """ "app=web,tier=front" (sorted, so that a filter or a diff sees one spelling)."""
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
@@ -141,10 +164,16 @@ class BootClock:
     def __init__(self) -> None:
         self.offset_ns = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
+        self._second = -1
+        self._prefix = ""
+
     def iso(self, boot_ns: int) -> str:
-        wall = boot_ns + self.offset_ns
-        seconds, nanos = divmod(wall, 1_000_000_000)
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+        """2026-11-25T12:00:00.123456789Z (the date part formatted once per second)."""
+        seconds, nanos = divmod(boot_ns + self.offset_ns, 1_000_000_000)
+        if seconds != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
+            self._second = seconds
+        return f"{self._prefix}{nanos:09d}Z"
 
 
 BOOT_CLOCK = BootClock()
@@ -239,7 +268,9 @@ SEMANTIC_TYPES: dict[str, SemanticType] = {
         ValueKind.INT, render=BOOT_CLOCK.iso, json_text=True, hidden=True, width=30
     ),
     "gadget_mntns_id": SemanticType(ValueKind.INT, hidden=True, width=10, right=True),
-    "gadget_netns_id": SemanticType(ValueKind.INT, hidden=True, width=10, right=True),
+    "gadget_netns_id": SemanticType(
+        ValueKind.INT, hidden=True, width=10, right=True, kernel="netns"
+    ),
     "gadget_comm": SemanticType(ValueKind.STR, width=16, untrusted=True, kernel="comm"),
     "gadget_pid": SemanticType(ValueKind.INT, width=7, right=True, kernel="pid"),
     "gadget_tid": SemanticType(ValueKind.INT, width=7, right=True, kernel="tid"),
@@ -247,16 +278,16 @@ SEMANTIC_TYPES: dict[str, SemanticType] = {
     "gadget_uid": SemanticType(ValueKind.INT, hidden=True, width=6, right=True, kernel="uid"),
     "gadget_gid": SemanticType(ValueKind.INT, hidden=True, width=6, right=True, kernel="gid"),
     "gadget_errno": SemanticType(
-        ValueKind.INT, width=4, right=True, companion=("name", errno_name)
+        ValueKind.INT, width=4, right=True, companion=("name", memoized(errno_name))
     ),
     "gadget_syscall_ret": SemanticType(
-        ValueKind.INT, width=4, right=True, companion=("name", errno_name)
+        ValueKind.INT, width=4, right=True, companion=("name", memoized(errno_name))
     ),
     "gadget_file_flags": SemanticType(
-        ValueKind.INT, render=open_flags, json_text=True, hidden=True, width=24
+        ValueKind.INT, render=memoized(open_flags), json_text=True, hidden=True, width=24
     ),
     "gadget_file_mode": SemanticType(
-        ValueKind.INT, render=file_mode, json_text=True, hidden=True, width=6
+        ValueKind.INT, render=memoized(file_mode), json_text=True, hidden=True, width=6
     ),
     "gadget_string_list": SemanticType(ValueKind.STR, untrusted=True),
     "gadget_path_components": SemanticType(ValueKind.STR, untrusted=True, width=24),

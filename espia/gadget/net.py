@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from functools import lru_cache
 from typing import NamedTuple
 
 _V4_MAPPED = b"\0" * 10 + b"\xff\xff"
@@ -34,8 +35,12 @@ class Endpoint(NamedTuple):
         return f"{self.addr}:{self.port}"
 
 
+@lru_cache(maxsize=4096)
 def endpoint(raw: bytes) -> Endpoint:
-    """A gadget_l4endpoint as the kernel laid it out (address, then port in host order)."""
+    """A gadget_l4endpoint as the kernel laid it out (address, then port in host order).
+
+    Cached: a server's endpoint, and a client's for its query and response, repeat.
+    """
     addr, port = _ENDPOINT.unpack_from(raw)
     return Endpoint(ip_text(addr), port)
 

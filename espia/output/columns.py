@@ -13,6 +13,7 @@ from typing import TextIO
 from espia.errors import UsageError
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
+from espia.output._shared import leading_container_fields, per_container
 from espia.output._text import escape_control
 from espia.output.base import lost_message
 from espia.pipeline._codegen import compile_function
@@ -66,7 +67,7 @@ def _cell(field: Field, index: int, scope: dict[str, object]) -> str:
     if field.render is not None or field.kind is ValueKind.MAP:
         scope[f"_render{index}"] = field.text
         value = f"_render{index}({value})"
-    elif field.kind is not ValueKind.STR:
+    elif field.kind is ValueKind.BOOL:
         value = f"str({value})"
     if field.untrusted:
         value = f"_escape({value})"
@@ -87,8 +88,16 @@ class ColumnsOutput:
             last = index == len(columns) - 1
             align = ">" if field.right else "<"
             parts.append(f"{{{cell}}}" if last else f"{{{cell}:{align}{_width(field)}}}")
-        source = 'def row(e):\n    return f"' + " ".join(parts) + '\\n"\n'
-        self._row = compile_function("row", source, scope)
+        # The container columns first: formatted once per container (output._shared).
+        shared = min(leading_container_fields(columns), len(columns) - 1)
+        if shared:
+            source = 'def cells(e):\n    return f"' + " ".join(parts[:shared]) + ' "\n'
+            scope["_shared"] = per_container(compile_function("cells", source, dict(scope)))
+            parts[:shared] = ["{_shared(e)}"]
+            source = 'def row(e):\n    return f"' + "".join(parts[:1]) + " ".join(parts[1:])
+        else:
+            source = 'def row(e):\n    return f"' + " ".join(parts)
+        self._row = compile_function("row", source + '\\n"\n', scope)
 
     def header(self) -> str:
         cells = []

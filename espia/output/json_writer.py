@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
+from espia.output._shared import container_only, per_container
 from espia.pipeline._codegen import compile_function
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
@@ -23,7 +24,7 @@ def _json_bool(value: object) -> str:
 
 
 def _json_map(value: Any) -> str:
-    return json.dumps(dict(value), sort_keys=True, ensure_ascii=False)
+    return json.dumps(dict(value), sort_keys=True, ensure_ascii=False) if value else "{}"
 
 
 def _tree(fields: tuple[Field, ...]) -> dict[str, Any]:
@@ -38,11 +39,12 @@ def _tree(fields: tuple[Field, ...]) -> dict[str, Any]:
     return root
 
 
-def _template(node: dict[str, Any], args: list[str], scope: dict[str, Any]) -> str:
+def _members(node: dict[str, Any], args: list[str], scope: dict[str, Any]) -> str:
+    """'"key":%s,"other":%d...' for the members of `node`; their values' code go to `args`."""
     parts = []
     for key, value in node.items():
         if isinstance(value, dict):
-            parts.append(f"{_quote(key)}:{_template(value, args, scope)}")
+            parts.append(f"{_quote(key)}:{{{_members(value, args, scope)}}}")
             continue
         field: Field = value
         index = len(args)
@@ -64,14 +66,42 @@ def _template(node: dict[str, Any], args: list[str], scope: dict[str, Any]) -> s
             args.append(raw)
             spec = "%d"
         parts.append(f"{_quote(key)}:{spec}")
-    return "{" + ",".join(parts) + "}"
+    return ",".join(parts)
+
+
+def _leaves(node: Any) -> Any:
+    if isinstance(node, dict):
+        for child in node.values():
+            yield from _leaves(child)
+    else:
+        yield node
 
 
 def _formatter(fields: tuple[Field, ...]) -> Any:
+    """def line(e): one JSON object and a newline.
+
+    The leading keys that only read the container ("runtime", "k8s") are
+    formatted by a second function, once per container (output._shared).
+    """
     scope: dict[str, Any] = {"_quote": _quote, "_bool": _json_bool, "_map": _json_map}
+    tree = _tree(fields)
+    shared: dict[str, Any] = {}
+    for key, node in tree.items():
+        if not all(container_only(f) for f in _leaves(node)) or len(shared) == len(tree) - 1:
+            break
+        shared[key] = node
     args: list[str] = []
-    template = _template(_tree(fields), args, scope)
-    source = f"def line(e):\n    return {template + chr(10)!r} % ({', '.join(args)},)\n"
+    prefix = ""
+    if shared:
+        shared_args: list[str] = []
+        members = _members(shared, shared_args, scope)
+        source = f"def shared(e):\n    return {members!r} % ({', '.join(shared_args)},)\n"
+        scope["_shared"] = per_container(compile_function("shared", source, dict(scope)))
+        args.append("_shared(e)")
+        prefix = "%s,"
+    rest = _members({k: v for k, v in tree.items() if k not in shared}, args, scope)
+    template = "{" + prefix + rest + "}\n"
+    source = f"def line(e):\n    return {template!r} % ({', '.join(args)},)\n"
     return compile_function("line", source, scope)
 
 

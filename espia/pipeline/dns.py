@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from espia.errors import LoadError
@@ -74,6 +75,9 @@ class DnsPairing(Operator):
         self._netns = netns[0] if netns else None
         self._timeout = int(timeout * 1e9)
         self._exchanges: dict[tuple[object, ...], _Exchange] = {}
+        # (first sighting, key) in time order: what to expire next, in O(1) per exchange
+        # (the front of a dict that has lost entries is found by skipping their holes).
+        self._order: deque[tuple[int, tuple[object, ...]]] = deque()
 
     def process(self, events: list[Event]) -> list[Event]:
         exchanges = self._exchanges
@@ -91,8 +95,8 @@ class DnsPairing(Operator):
             exchange = exchanges.get(key)
             if message.qr == "Q":
                 if exchange is None or exchange.answered:
-                    exchanges.pop(key, None)  # a new exchange goes to the end, in time order
                     exchanges[key] = _Exchange(event, message, now)
+                    self._order.append((now, key))
             elif exchange is not None:
                 message.latency = now - exchange.first
                 exchange.answered = True
@@ -103,14 +107,15 @@ class DnsPairing(Operator):
     def _expire(self, events: list[Event], before: int, end: int = 0) -> list[Event]:
         """Forgets exchanges that started before `before`; the unanswered ones become records,
         given up `timeout` after their query, or at `end` (the end of the trace) if set."""
-        exchanges = self._exchanges
-        while exchanges:
-            key, exchange = next(iter(exchanges.items()))
-            if exchange.first >= before:
-                break
+        exchanges, order = self._exchanges, self._order
+        while order and order[0][0] < before:
+            first, key = order.popleft()
+            exchange = exchanges.get(key)
+            if exchange is None or exchange.first != first:
+                continue  # replaced by a later exchange with the same key
             del exchanges[key]
             if not exchange.answered:
-                events.append(self._unanswered(exchange, end or exchange.first + self._timeout))
+                events.append(self._unanswered(exchange, end or first + self._timeout))
         return events
 
     def _unanswered(self, exchange: _Exchange, given_up: int) -> Event:

@@ -110,6 +110,8 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress)
 	if (!sk)
 		return 1;
 	netns = gadget_sock_netns(gadget_kernel_sock(sk));
+	if (gadget_netns_dropped(netns))
+		return 1;
 	e = gadget_scratch(&scratch);
 	if (!e)
 		return 1;

@@ -62,15 +62,19 @@ static __always_inline void send(enum tcp_event_type type, struct sock *sk, __u1
 				 const struct gadget_task_ident *who, __u32 err)
 {
 	struct event *e;
+	__u32 netns;
 
 	if (family != GADGET_AF_INET && family != GADGET_AF_INET6)
+		return;
+	netns = gadget_sock_netns(sk);
+	if (gadget_netns_dropped(netns))
 		return;
 	e = gadget_reserve(&events, sizeof(*e));
 	if (!e)
 		return;
 	e->timestamp = bpf_ktime_get_boot_ns();
 	e->mntns = who->mntns;
-	e->netns = gadget_sock_netns(sk);
+	e->netns = netns;
 	e->type = type;
 	e->pid = who->pid;
 	e->tid = who->tid;

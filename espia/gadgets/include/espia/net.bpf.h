@@ -20,6 +20,18 @@
 #define GADGET_AF_INET6 10
 #define GADGET_PACKET_OUTGOING 4
 
+/*
+ * -F netns:N, pushed into the kernel (0: any).  A network event belongs to
+ * its socket's namespace, known where the current task may be anybody, so
+ * this is checked on the event's netns, not the current task's.
+ */
+const volatile __u32 gadget_filter_netns = 0;
+
+static __always_inline bool gadget_netns_dropped(__u32 netns)
+{
+	return gadget_filter_netns && netns != gadget_filter_netns;
+}
+
 /* The process a packet or a socket belongs to. */
 struct gadget_task_ident {
 	__u64 mntns;

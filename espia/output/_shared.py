@@ -1,0 +1,47 @@
+"""Formatting done once per container instead of once per event.
+
+The enrichment fields (RUNTIME.*, K8S.*) of an event come from its
+container object, shared by all the container's events; their rendered text
+is too.  Outputs format them once per container and reuse the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from espia.gadget.event import Event
+from espia.gadget.fields import Field
+
+_CONTAINER = "e.container."
+LIMIT = 4096
+
+
+def container_only(field: Field) -> bool:
+    """Whether `field` reads nothing but the event's container (or a constant)."""
+    return "e." not in field.expr.replace(_CONTAINER, "")
+
+
+def leading_container_fields(fields: tuple[Field, ...]) -> int:
+    """How many of the first `fields` are container-only."""
+    count = 0
+    for field in fields:
+        if not container_only(field):
+            break
+        count += 1
+    return count
+
+
+def per_container(render: Callable[[Event], str]) -> Callable[[Event], str]:
+    """`render`, computed once per container object and then looked up."""
+    cache: dict[int, tuple[object, str]] = {}
+
+    def cached(event: Event) -> str:
+        container = event.container
+        hit = cache.get(id(container))
+        if hit is None or hit[0] is not container:
+            if len(cache) >= LIMIT:
+                cache.clear()
+            hit = cache[id(container)] = (container, render(event))
+        return hit[1]
+
+    return cached
