@@ -15,7 +15,7 @@ def gadget_help(category: str, name: str) -> str:
     except EspiaError as exc:
         return f"\nfields: unavailable ({exc})\n"
     try:
-        shown = {c.lower() for c in session.default_columns}
+        shown = {c.lower() for c in session.default_columns()}
         width = max(len(f.header) for f in session.schema.fields)
         lines = ["", "fields (* shown by default; pick others with -o columns=+NAME):"]
         for field in session.schema.fields:
@@ -23,4 +23,4 @@ def gadget_help(category: str, name: str) -> str:
             lines.append(f"  {mark} {field.header:<{width}}  {field.description}")
         return "\n".join(lines) + "\n"
     finally:
-        session.run.close()
+        session.close()

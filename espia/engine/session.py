@@ -117,8 +117,10 @@ class Session:
                 recycled=collection.recycled if mntns else None,
                 timestamp_attribute=self.schema.attribute_of("gadget_timestamp"),
             )
-            selection = ContainerSelection(self.containers.selector, collection, kind)
-            self.run.operators[:0] = [enrich, selection]
+            self.run.operators[:0] = [enrich]
+            if self.containers.selector.active:
+                selection = ContainerSelection(self.containers.selector, collection, kind)
+                self.run.operators.insert(1, selection)
         self.run.start()
 
     def batches(self) -> Iterator[Batch]:

@@ -33,7 +33,7 @@ def cstring(raw: bytes) -> str:
 
 
 class _Interned(dict[bytes, str]):
-    """cstring() with memory: comms repeat, so decode each once.
+    """cstring() with memory: comms and paths repeat, so decode each once.
 
     Bounded, so that a workload inventing names cannot grow it forever.
     """
@@ -86,7 +86,7 @@ def _converter(leaf: Leaf, kind: ValueKind) -> str:
     if "gadget_comm" in leaf.typedefs:
         return "_comms.__getitem__"
     if leaf.scalar is Scalar.CHARS:
-        return "_cstring"
+        return "_strings.__getitem__"
     if leaf.scalar is Scalar.BOOL or kind is ValueKind.BOOL:
         return "bool"
     if leaf.scalar is Scalar.BYTES:
@@ -144,8 +144,8 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
             "_unpack": fixed.unpack_from,
             "_new": object.__new__,
             "_Event": schema.event_class,
-            "_cstring": cstring,
             "_comms": _Interned(),
+            "_strings": _Interned(),
             "_string_list": string_list,
             "_path": path_components,
             "_NO_CONTAINER": NO_CONTAINER,
