@@ -115,10 +115,8 @@ class EventSchema:
 
     def attribute_of(self, typedef: str) -> str | None:
         """The attribute of the first member of semantic type `typedef`, if any."""
-        for leaf in self.leaves:
-            if typedef in leaf.typedefs:
-                return attribute(leaf.name)
-        return None
+        found = self.members(typedef)
+        return found[0] if found else None
 
     def join_key(self) -> tuple[str, str] | None:
         """("mntns" or "netns", attribute) of the member that ties events to containers.
