@@ -18,7 +18,9 @@ DISCARD bit, then the page offset.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
+import os
 import select
 import struct
 from collections.abc import Callable
@@ -62,13 +64,25 @@ class RingBuffer:
         self._producer = memoryview(self._data)[:8].cast("Q")
         self._epoll = select.epoll()
         self._epoll.register(map_fd, select.EPOLLIN)
+        # wake() makes wait() return early: for a reader with more than records to mind.
+        self._wakeup = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._epoll.register(self._wakeup, select.EPOLLIN)
 
     def wait(self, timeout: float) -> bool:
-        """Sleeps until records are there or `timeout` seconds passed; True if there are."""
+        """Sleeps until records are there, `wake()` is called or `timeout` seconds
+        passed; True if there are records."""
         if self.pending():
             return True
-        self._epoll.poll(timeout)
+        for fd, _ in self._epoll.poll(timeout):
+            if fd == self._wakeup:
+                with contextlib.suppress(BlockingIOError):
+                    os.eventfd_read(self._wakeup)
         return self.pending()
+
+    def wake(self) -> None:
+        """Ends a `wait()` now (safe from any thread, until `close()`)."""
+        if not self._epoll.closed:
+            os.eventfd_write(self._wakeup, 1)
 
     def pending(self) -> bool:
         return self._producer[0] > self._consumer[0]
@@ -120,6 +134,7 @@ class RingBuffer:
         if self._epoll.closed:
             return
         self._epoll.close()
+        os.close(self._wakeup)
         self._consumer.release()
         self._producer.release()
         self._consumer_map.close()

@@ -193,8 +193,15 @@ class LocalRun:
     # --- run ---------------------------------------------------------------
 
     def stop(self) -> None:
-        """Ends `batches()` at its next wake-up; safe from another thread or a signal."""
+        """Ends `batches()` at once; safe from another thread or a signal."""
         self._stopping.set()
+        self.wake()
+
+    def wake(self) -> None:
+        """Runs the stages now rather than at the next idle wake-up (a container they
+        wait for was just described); safe from any thread."""
+        if self._ring is not None:
+            self._ring.wake()
 
     def _new_losses(self) -> int:
         if self._lost_counter is None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from espia.containers.collection import ContainerCollection
+from espia.containers.model import Container
 from espia.containers.runtimes import Runtime
 from espia.containers.selector import ContainerSelector
 from espia.engine.local import Batch, LocalRun, RunOptions
@@ -118,10 +119,15 @@ class Session:
                 timestamp_attribute=self.schema.attribute_of("gadget_timestamp"),
             )
             self.run.operators[:0] = [enrich]
+            # Events held for a new container go out as soon as it is described.
+            collection.subscribe(self._wake)
             if self.containers.selector.active:
                 selection = ContainerSelection(self.containers.selector, collection, kind)
                 self.run.operators.insert(1, selection)
         self.run.start()
+
+    def _wake(self, kind: str, namespace: int, container: Container | None) -> None:
+        self.run.wake()
 
     def batches(self) -> Iterator[Batch]:
         return self.run.batches()
@@ -135,6 +141,8 @@ class Session:
 
     def close(self) -> None:
         """Unloads the gadget, then stops following containers; idempotent."""
+        if self.collection is not None:
+            self.collection.unsubscribe(self._wake)
         try:
             self.run.close()
         finally:

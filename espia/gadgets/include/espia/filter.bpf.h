@@ -38,9 +38,7 @@ struct {
 
 static __always_inline __u64 gadget_current_mntns(void)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
-	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	return core_current_mntns();
 }
 
 static __always_inline bool gadget_mntns_dropped(__u64 mntns)

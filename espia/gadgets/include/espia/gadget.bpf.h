@@ -14,6 +14,7 @@
 
 #include <espia/types.h>
 #include <espia/macros.h>
+#include <espia/core_fixes.bpf.h>
 #include <espia/buffer.bpf.h>
 #include <espia/filter.bpf.h>
 
