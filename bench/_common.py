@@ -40,8 +40,11 @@ def generate(n: int, path: str, comm: str = "loadgen", prefix: list[str] | None 
 
 def machine() -> str:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.machine(),
     )
     memory = int(Path("/proc/meminfo").read_text().split()[1]) // (1024 * 1024)
@@ -82,16 +85,22 @@ class Tracer:
     def stderr(self) -> str:
         return self.output.with_suffix(".err").read_text(errors="replace")
 
+    def peak_rss_mib(self) -> float:
+        """The tracer's peak resident memory so far (VmHWM), while it still runs."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
     def stop(self) -> Finished:
-        """SIGINT (the tracer drains what it holds), then its rusage."""
+        """SIGINT (the tracer drains what it holds), then its CPU time and peak memory."""
+        peak = self.peak_rss_mib()
         self.proc.send_signal(signal.SIGINT)
         _, status, usage = os.wait4(self.proc.pid, 0)
         self.proc.returncode = os.waitstatus_to_exitcode(status)
         self._out.close()
         self._err.close()
-        return Finished(
-            self.proc.returncode, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-        )
+        return Finished(self.proc.returncode, usage.ru_utime + usage.ru_stime, peak)
 
 
 def touch_missing(path: str) -> Callable[[], None]:
@@ -112,3 +121,10 @@ def replace_section(title: str, body: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text.rstrip("\n") + "\n")
+
+
+def markdown_table(header: list[str], rows: list[list[str]], right_from: int = 1) -> str:
+    """A Markdown table; columns from `right_from` on are right-aligned (numbers)."""
+    align = ["---" if i < right_from else "---:" for i in range(len(header))]
+    lines = [header, align, *rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)

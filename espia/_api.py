@@ -105,6 +105,7 @@ def run(
     runtimes: str | None = None,
     runtime_sockets: dict[str, str] | None = None,
     containerd_namespaces: str = "k8s.io",
+    without_helpers: tuple[str, ...] = (),
 ) -> Trace:
     """Prepares gadget `category gadget` (e.g. "trace", "exec"); iterate it to run it.
 
@@ -115,6 +116,8 @@ def run(
     `selector` (pod labels, "app=web,tier!=db") select containers, `host`
     adds processes outside containers; `runtimes` ("containerd,docker") and
     `runtime_sockets` ({"containerd": PATH}) say where containers come from.
+    `without_helpers` ("task_pt_regs",...) runs the gadget as on a kernel
+    without those BPF helpers, on its slower fallback path.
     Bad names or filters raise espia.UsageError.
     """
     containers = ContainerOptions(
@@ -125,7 +128,8 @@ def run(
         sockets=dict(runtime_sockets or {}),
         containerd_namespaces=tuple(n.strip() for n in containerd_namespaces.split(",")),
     )
-    return Trace(category, gadget, RunOptions(filter, timeout, buffer_size), containers)
+    options = RunOptions(filter, timeout, buffer_size, tuple(without_helpers))
+    return Trace(category, gadget, options, containers)
 
 
 def trace(gadget: str, **options: Any) -> Trace:

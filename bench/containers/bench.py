@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
-from _common import OUT, loadgen, machine, replace_section  # noqa: E402
+from _common import OUT, loadgen, machine, markdown_table, replace_section  # noqa: E402
 from support.runtimes import Ctr, Services  # noqa: E402
 
 import espia  # noqa: E402
@@ -41,6 +41,7 @@ def selected_run(ctr: Ctr, selected: str, noisy: str, n: int, own: int) -> dict[
     result: dict[str, float] = {}
     trace = espia.trace("open", containername=selected, filter=f"path:~^{tag}")
     with trace:
+
         def work() -> None:
             result["ns"] = in_container(ctr, noisy, n, f"{tag}-noisy")
             in_container(ctr, selected, own, f"{tag}-own")
@@ -106,21 +107,42 @@ def main() -> None:
     finally:
         services.stop()
     base = (untraced + untraced_after) / 2
+    slowdown = run["ns"] / base - 1
+    table = markdown_table(
+        ["measure", "value"],
+        [
+            [
+                "generator in the unselected container, untraced (mean of before and after)",
+                f"{base:,.0f} ns/op",
+            ],
+            [
+                "same, while espia selects another container",
+                f"{run['ns']:,.0f} ns/op ({slowdown:+.1%})",
+            ],
+            [
+                "the unselected flood's events that reached user space",
+                f"{run['noisy_events']:,.0f} of {n:,}",
+            ],
+            [
+                "records that reached user space in all (host noise, new namespaces)",
+                f"{run['received']:,.0f}",
+            ],
+            ["the selected container's 1,000 opens, shown", f"{run['own_events']:,.0f}"],
+            ["events lost", f"{run['lost']:,.0f}"],
+            [
+                "`ctr run` of a new selected container to its first attributed event",
+                f"{to_event * 1000:.0f} ms",
+            ],
+            ["that event in the kernel to espia attributing it", f"{delay * 1000:.0f} ms"],
+        ],
+    )
     body = f"""
-Machine: {machine()}.  {CONTAINERS} containers (containerd, busybox rootfs) running;
-`espia trace open -c <one of them>` (Python API, same stages as the CLI);
-the load generator does {n:,} openat(2) calls in another container.
+Machine: {machine()}.  {CONTAINERS} containers (containerd, busybox rootfs)
+running; `trace open -c <one of them>` through the Python API (the CLI's
+stages); the load generator does {n:,} openat(2) calls in another
+container.  The last two rows are medians of 5 new containers.
 
-| measure | value |
-|---|---:|
-| generator in the unselected container, untraced (mean of before and after) | {base:,.0f} ns/op |
-| same, while espia selects another container | {run["ns"]:,.0f} ns/op ({(run["ns"] / base - 1):+.1%}) |
-| the unselected flood's events that reached user space | {run["noisy_events"]:,.0f} of {n:,} |
-| records that reached user space in all (host noise and new namespaces included) | {run["received"]:,.0f} |
-| the selected container's 1,000 opens, shown | {run["own_events"]:,.0f} |
-| events lost | {run["lost"]:,.0f} |
-| `ctr run` of a new selected container to its first attributed event (median of 5) | {to_event * 1000:.0f} ms |
-| that event in the kernel to espia attributing it (median of 5) | {delay * 1000:.0f} ms |
+{table}
 """
     replace_section("container selection", body)
     print(body)

@@ -12,13 +12,22 @@ peak memory.  Results go to bench/RESULTS.md.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import OUT, Tracer, generate, machine, replace_section, touch_missing  # noqa: E402
+from _common import (
+    OUT,
+    Tracer,
+    generate,
+    machine,
+    markdown_table,
+    replace_section,
+    touch_missing,
+)
 
 BPFTRACE = """
 tracepoint:syscalls:sys_enter_openat { @path[tid] = args->filename; }
@@ -40,7 +49,7 @@ def traced(argv: list[str], name: str, n: int, path: str, ready: str = "") -> di
     captured = text.count(path)
     lost = sum(
         json.loads(line)["lost_events"] for line in text.splitlines() if '"lost_events"' in line
-    )
+    ) + sum(int(count) for count in re.findall(r"espia: (\d+) events lost", tracer.stderr()))
     return {
         "ns": ns,
         "captured": captured / n,
@@ -67,6 +76,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     untraced = generate(n, path)
     espia = traced(["espia", "trace", "open", "-o", "json"], "espia-all", n, path)
+    columns = traced(["espia", "trace", "open"], "espia-columns", n, path)
     # Nothing matches, so no marker shows: the columns header says it is attached.
     nothing = traced(
         ["espia", "trace", "open", "-F", "comm:nomatch"], "espia-none", n, path, ready="COMM"
@@ -75,19 +85,50 @@ def main() -> None:
     untraced_after = generate(n, path)
     base = (untraced + untraced_after) / 2
     start = first_event()
+
+    def row(label: str, run: dict[str, float], shows_capture: bool = True) -> list[str]:
+        return [
+            label,
+            f"{run['ns']:,.0f}",
+            f"{run['ns'] / base:.2f}x",
+            f"{run['captured']:.1%}" if shows_capture else "",
+            f"{run['lost']:,.0f}",
+            f"{run['cpu_per_million']:.2f}" if shows_capture else "",
+            f"{run['rss']:.0f} MiB",
+        ]
+
+    table = markdown_table(
+        [
+            "run",
+            "ns per openat",
+            "vs untraced",
+            "events captured",
+            "losses reported",
+            "tracer CPU s per million events",
+            "tracer peak RSS",
+        ],
+        [
+            ["untraced (mean of before and after)", f"{base:,.0f}", "1.00x", "", "", "", ""],
+            row("`espia trace open -o json > file`", espia),
+            row("`espia trace open > file` (columns)", columns),
+            row(
+                "espia, filter matching nothing (`-F comm:nomatch`, in the kernel)",
+                nothing,
+                shows_capture=False,
+            ),
+            row("bpftrace printing the same events", bpftrace),
+        ],
+    )
     body = f"""
-Machine: {machine()}.  {n:,} openat(2) calls of a missing path by bench/loadgen.c,
-as fast as it can; each tracer started and attached before the generator.
+Machine: {machine()}.  {n:,} openat(2) calls of a missing path by
+bench/loadgen.c, as fast as it can; each tracer started and attached
+before the generator.  bpftrace's losses are in its own "Lost" lines.
 
-| run | ns per openat | vs untraced | events captured | losses reported | tracer CPU s per million events | tracer peak RSS |
-|---|---:|---:|---:|---:|---:|---:|
-| untraced (mean of before and after) | {base:,.0f} | 1.00x | | | | |
-| `espia trace open -o json > file` | {espia["ns"]:,.0f} | {espia["ns"] / base:.2f}x | {espia["captured"]:.1%} | {espia["lost"]:,.0f} | {espia["cpu_per_million"]:.2f} | {espia["rss"]:.0f} MiB |
-| espia, filter matching nothing (`-F comm:nomatch`, in the kernel) | {nothing["ns"]:,.0f} | {nothing["ns"] / base:.2f}x | | {nothing["lost"]:,.0f} | | {nothing["rss"]:.0f} MiB |
-| bpftrace printing the same events | {bpftrace["ns"]:,.0f} | {bpftrace["ns"] / base:.2f}x | {bpftrace["captured"]:.1%} | (see its "Lost" lines) | {bpftrace["cpu_per_million"]:.2f} | {bpftrace["rss"]:.0f} MiB |
+{table}
 
-Time from `espia trace open` starting to its first event on stdout: {start * 1000:.0f} ms
-(median of 5; Python start-up, BTF parsing, container discovery, load and attach).
+Time from `espia trace open` starting to its first event on stdout:
+{start * 1000:.0f} ms (median of 5: Python start-up, BTF, container
+discovery, load and attach).
 """
     replace_section("trace open", body)
     print(body)

@@ -5,6 +5,7 @@ Exit codes: 0 done (Ctrl-C included), 1 runtime error, 2 usage error.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -63,6 +64,14 @@ def _dispatch(args: object) -> int:
     return run_gadget_command(args, _Stopper)
 
 
+def _tune_gc() -> None:
+    """Events are not cyclic: reference counting frees them.  The cyclic collector would
+    still scan every live object once per 700 allocations, a large share of the
+    per-event cost under load; so freeze what start-up made and let it run rarely."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 def main(argv: list[str] | None = None) -> int:
     from espia.cli.parser import build_parser
 
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "version":
             print(f"espia v{__version__}")
             return 0
+        _tune_gc()
         logger = logging.getLogger("espia")
         logger.addHandler(_WarningLine())
         logger.propagate = False

@@ -123,6 +123,7 @@ def lib() -> ctypes.CDLL:
         "btf__load_vmlinux_btf": (BtfPtr,),
         "btf__free": (None, BtfPtr),
         "libbpf_probe_bpf_prog_type": (c_int, c_int, c_void_p),
+        "libbpf_probe_bpf_helper": (c_int, c_int, c_int, c_void_p),
         "libbpf_set_print": (c_void_p, _PRINT_FN),
     }
     for name, (restype, *argtypes) in sig.items():

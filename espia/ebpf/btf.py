@@ -204,7 +204,7 @@ class Btf:
                 scalar = Scalar.SINT if encoding & _INT_SIGNED else Scalar.UINT
             return Leaf(name, offset, size, scalar, typedefs)
         if kind in (Kind.ENUM, Kind.ENUM64):
-            return Leaf(name, offset, size, Scalar.ENUM, typedefs, self._enum_values(resolved))
+            return Leaf(name, offset, size, Scalar.ENUM, typedefs, self.enum_values(resolved))
         if kind is Kind.ARRAY:
             address = self._raw(resolved)[0] + ctypes.sizeof(_BtfType)
             element = _U32x3.from_address(address).a
@@ -216,7 +216,7 @@ class Btf:
             return Leaf(name, offset, size, Scalar.UINT, typedefs)
         return Leaf(name, offset, size, Scalar.BYTES, typedefs)
 
-    def _enum_values(self, type_id: int) -> tuple[tuple[str, int], ...]:
+    def enum_values(self, type_id: int) -> tuple[tuple[str, int], ...]:
         address, raw = self._raw(type_id)
         start = address + ctypes.sizeof(_BtfType)
         count = raw.info & 0xFFFF

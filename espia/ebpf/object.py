@@ -49,6 +49,11 @@ class Program:
     def fd(self) -> int:
         return int(_libbpf.lib().bpf_program__fd(self._handle))
 
+    @property
+    def type(self) -> int:
+        """The BPF_PROG_TYPE_* of the program (from its SEC() name)."""
+        return int(_libbpf.lib().bpf_program__type(self._handle))
+
 
 class GlobalData:
     """The variables of one data section (.rodata, .bss), by name.

@@ -33,6 +33,9 @@ T = TypeVar("T")
 _BUSY = 1 << 31
 _DISCARD = 1 << 30
 _HEADER = 8
+_LENGTH = ~(_BUSY | _DISCARD) & 0xFFFFFFFF
+# Records between two publications of the consumer position.
+_PUBLISH = 64
 _u32 = struct.Struct("<I").unpack_from
 
 # A record decoder: (buffer, offset of the record's data, its length) -> value.
@@ -91,20 +94,22 @@ class RingBuffer:
         """Decodes up to `limit` committed records into `out`; returns how many were read.
 
         Zero-copy: `decode` sees the record in place.  The consumer position
-        is published as records are consumed, so the kernel can reuse the
+        is published every `_PUBLISH` records, so the kernel can reuse the
         space while we are still working through a large backlog.
         """
         consumer = self._consumer
         data = self._data
-        base = self._page + _HEADER
+        page = self._page
+        base = page + _HEADER
         mask = self._mask
-        end = self._page + self._size
+        end = page + self._size
         cons = consumer[0]
         prod = self._producer[0]
         count = 0
         append = out.append
         while count < limit:
             if cons >= prod:
+                consumer[0] = cons
                 prod = self._producer[0]
                 if cons >= prod:
                     break
@@ -112,16 +117,18 @@ class RingBuffer:
             header = _u32(data, offset - _HEADER)[0]
             if header & _BUSY:
                 break
-            length = header & ~(_BUSY | _DISCARD)
+            length = header & _LENGTH
             if not header & _DISCARD:
                 if offset + length <= end:
                     append(decode(data, offset, length))
                 else:  # wraps around the end of the data pages
-                    whole = data[offset:end] + data[self._page : self._page + offset + length - end]
+                    whole = data[offset:end] + data[page : page + offset + length - end]
                     append(decode(whole, 0, length))
             cons += (length + _HEADER + 7) & ~7
-            consumer[0] = cons
             count += 1
+            if not count % _PUBLISH:
+                consumer[0] = cons
+        consumer[0] = cons
         return count
 
     def records(self, limit: int = 4096) -> list[bytes]:

@@ -45,6 +45,8 @@ BATCH = 8192
 # How often a quiet gadget wakes up to check its deadline and losses.
 IDLE_WAKEUP = 0.25
 LOST_VARIABLE = "gadget_lost"
+HELPER_PREFIX = "gadget_helper_"
+FALLBACK_PREFIX = "gadget_fallback__"
 _TRACEPOINT_SECTIONS = ("tracepoint/", "tp/")
 
 
@@ -55,6 +57,8 @@ class RunOptions:
     filter: str | None = None
     timeout: float = 0.0
     buffer_size: int | None = None
+    # BPF helpers to do without, as on an older kernel (their fallbacks are tested so).
+    without_helpers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +182,15 @@ class LocalRun:
             flag = f"gadget_filter_by_{name}"
             if flag in rodata:
                 rodata.write(flag, b"\1")
+        for name in rodata.names() if rodata is not None else []:
+            if name.startswith(HELPER_PREFIX):
+                helper = name.removeprefix(HELPER_PREFIX)
+                rodata.write(name, b"\1" if self._has_helper(obj, helper) else b"\0")
+            elif name.startswith(FALLBACK_PREFIX):
+                program, _, helper = name.removeprefix(FALLBACK_PREFIX).partition("__")
+                for candidate in obj.programs:
+                    if candidate.name == program and self._has_helper(obj, helper):
+                        candidate.autoload = False
         missing = []
         for program in obj.programs:
             hook = _tracepoint(program.section)
@@ -189,6 +202,12 @@ class LocalRun:
                 missing[0],
                 f"run {self.spec.title}: this kernel has none of its hooks ({', '.join(missing)})",
             )
+
+    def _has_helper(self, obj: BpfObject, helper: str) -> bool:
+        """GADGET_HELPER/GADGET_FALLBACK: whether to take the path that needs `helper`."""
+        if helper in self.options.without_helpers or not obj.programs:
+            return False
+        return features.helper_supported(obj.programs[0].type, helper)
 
     # --- run ---------------------------------------------------------------
 

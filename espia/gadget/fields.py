@@ -78,7 +78,7 @@ class Field:
 # --- renderers -----------------------------------------------------------------
 
 
-class _Memo(dict[Any, str]):
+class Memo(dict[Any, str]):
     """A renderer with memory: flags, modes and errnos take few values, so each is
     rendered once.  Bounded, so that a stream of distinct values cannot grow it."""
 
@@ -96,9 +96,16 @@ class _Memo(dict[Any, str]):
 
 def memoized(render: Callable[[Any], str]) -> Callable[[Any], str]:
     """`render`, answered from memory after the first call for each value (a dict lookup)."""
-    memo = _Memo(render)
+    memo = Memo(render)
     wrapped: Callable[[Any], str] = memo.__getitem__
     return wrapped
+
+
+def memo_of(render: Callable[[Any], str] | None) -> Memo | None:
+    """The table behind a memoized() renderer (generated code subscripts it: `t[v]` is a
+    plain dict lookup, cheaper than a call); None for other renderers."""
+    table = getattr(render, "__self__", None)
+    return table if isinstance(table, Memo) else None
 
 
 def labels_text(labels: Any) -> str:

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from espia.errors import UsageError
 from espia.gadget.event import Event
-from espia.gadget.fields import Field, ValueKind
+from espia.gadget.fields import Field, ValueKind, memo_of
 from espia.output._shared import leading_container_fields, per_container
 from espia.output._text import escape_control
 from espia.output.base import lost_message
@@ -64,7 +64,11 @@ def _width(field: Field) -> int:
 def _cell(field: Field, index: int, scope: dict[str, object]) -> str:
     """The f-string replacement field for one column."""
     value = f"({field.expr})"
-    if field.render is not None or field.kind is ValueKind.MAP:
+    table = memo_of(field.render)
+    if table is not None:
+        scope[f"_text{index}"] = table
+        value = f"_text{index}[{value}]"
+    elif field.render is not None or field.kind is ValueKind.MAP:
         scope[f"_render{index}"] = field.text
         value = f"_render{index}({value})"
     elif field.kind is ValueKind.BOOL:

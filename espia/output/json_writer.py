@@ -12,7 +12,7 @@ import json
 from typing import Any, TextIO
 
 from espia.gadget.event import Event
-from espia.gadget.fields import Field, ValueKind
+from espia.gadget.fields import Field, Memo, ValueKind, memo_of
 from espia.output._shared import container_only, per_container
 from espia.pipeline._codegen import compile_function
 
@@ -49,7 +49,13 @@ def _members(node: dict[str, Any], args: list[str], scope: dict[str, Any]) -> st
         field: Field = value
         index = len(args)
         raw = f"({field.expr})"
-        if field.json_text and field.render is not None:
+        if field.json_text and memo_of(field.render) is not None:
+            # Few values (flags, errno names): keep each one's quoted text.
+            render = field.render
+            scope[f"_text{index}"] = Memo(lambda v, render=render: _quote(render(v)))
+            args.append(f"_text{index}[{raw}]")
+            spec = "%s"
+        elif field.json_text and field.render is not None:
             scope[f"_render{index}"] = field.render
             args.append(f"_quote(_render{index}({raw}))")
             spec = "%s"

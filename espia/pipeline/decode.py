@@ -84,9 +84,9 @@ def _converter(leaf: Leaf, kind: ValueKind) -> str:
     if "gadget_path_components" in leaf.typedefs:
         return "_path"
     if "gadget_comm" in leaf.typedefs:
-        return "_comms.__getitem__"
+        return "_comms[]"
     if leaf.scalar is Scalar.CHARS:
-        return "_strings.__getitem__"
+        return "_strings[]"
     if leaf.scalar is Scalar.BOOL or kind is ValueKind.BOOL:
         return "bool"
     if leaf.scalar is Scalar.BYTES:
@@ -95,6 +95,9 @@ def _converter(leaf: Leaf, kind: ValueKind) -> str:
 
 
 def _call(function: str, args: str) -> str:
+    """`function(args)`; a table ("name[]") is subscripted instead: a dict lookup, no call."""
+    if function.endswith("[]"):
+        return f"{function[:-2]}[{args}]"
     return f"{function}({args})" if function else args
 
 

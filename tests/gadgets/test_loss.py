@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from support.workloads import comm_name, run_python
 
 import espia
@@ -9,7 +10,8 @@ import espia
 FLOOD = 3000
 
 
-def test_received_plus_lost_equals_generated_with_a_tiny_buffer(tmp_path):
+@pytest.mark.parametrize("without", [(), ("task_pt_regs",)], ids=["exit-only", "entry-and-exit"])
+def test_received_plus_lost_equals_generated_with_a_tiny_buffer(tmp_path, without):
     comm = comm_name()
     body = f"""
 path = {str(tmp_path)!r} + "/flood"
@@ -20,7 +22,9 @@ for i in range({FLOOD}):
         pass
 """
     # One page holds a few dozen records; nothing is read while the flood runs.
-    with espia.trace("open", filter=f"comm:{comm}", buffer_size=4096) as trace:
+    with espia.trace(
+        "open", filter=f"comm:{comm}", buffer_size=4096, without_helpers=without
+    ) as trace:
         run_python(comm, body)
         trace.stop()
         received = list(trace)

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import os
 
+import pytest
+from support.bpf import loaded_programs
 from support.workloads import comm_name, run_python
 
+# The two kernel paths of trace open: arguments read at exit from the task's
+# registers (bpf_task_pt_regs, 5.15), or recorded at entry (older kernels).
+PATHS = {
+    "exit-only": (),
+    "entry-and-exit": ("task_pt_regs", "get_current_task_btf"),
+}
 
-def test_opens_have_exact_fd_flags_mode_and_error(recorder, tmp_path):
+
+@pytest.fixture(params=list(PATHS))
+def without(request):
+    return PATHS[request.param]
+
+
+def test_opens_have_exact_fd_flags_mode_and_error(recorder, tmp_path, without):
     created = tmp_path / "created"
     missing = tmp_path / "missing" / "file"
     body = f"""
@@ -20,7 +34,7 @@ except FileNotFoundError:
 fd2 = os.open({str(created)!r}, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
 print(fd2)
 """
-    events, stdout, comm = recorder.python("open", body)
+    events, stdout, comm = recorder.python("open", body, without_helpers=without)
     fd, error, fd2 = stdout.split()
     assert error == "ENOENT"
     assert [(e.path, e.fd, e.err) for e in events] == [
@@ -40,7 +54,7 @@ print(fd2)
     assert all(e.pid == e.tid for e in events)
 
 
-def test_open_creat_openat_and_openat2_are_all_seen(recorder, tmp_path):
+def test_open_creat_openat_and_openat2_are_all_seen(recorder, tmp_path, without):
     body = f"""
 import ctypes, struct
 libc = ctypes.CDLL(None, use_errno=True)
@@ -51,7 +65,7 @@ print(libc.openat(-100, (base + "/via-openat").encode(), os.O_WRONLY | os.O_CREA
 how = struct.pack("QQQ", os.O_RDWR | os.O_CREAT, 0o600, 0)
 print(libc.syscall(437, -100, (base + "/via-openat2").encode(), how, len(how)))
 """
-    events, stdout, _comm = recorder.python("open", body)
+    events, stdout, _comm = recorder.python("open", body, without_helpers=without)
     fds = [int(x) for x in stdout.split()]
     assert all(fd >= 0 for fd in fds)
     seen = [(os.path.basename(e.path), e.fd, e.get("flags"), e.get("mode")) for e in events]
@@ -63,7 +77,7 @@ print(libc.syscall(437, -100, (base + "/via-openat2").encode(), how, len(how)))
     ]
 
 
-def test_opens_from_several_threads_carry_their_thread_ids(recorder, tmp_path):
+def test_opens_from_several_threads_carry_their_thread_ids(recorder, tmp_path, without):
     body = f"""
 import threading
 tids = {{}}
@@ -79,7 +93,7 @@ for t in threads: t.start()
 for t in threads: t.join()
 print(os.getpid(), *[tids[i] for i in range(4)])
 """
-    events, stdout, _comm = recorder.python("open", body)
+    events, stdout, _comm = recorder.python("open", body, without_helpers=without)
     pid, *tids = (int(x) for x in stdout.split())
     mine = [e for e in events if os.path.dirname(e.path) == str(tmp_path)]
     assert len(mine) == 20
@@ -90,7 +104,7 @@ print(os.getpid(), *[tids[i] for i in range(4)])
         assert all(e.err == 2 and e.fd == -1 for e in mine if e.tid == tid)
 
 
-def test_kernel_side_comm_filter_drops_other_processes(recorder, tmp_path):
+def test_kernel_side_comm_filter_drops_other_processes(recorder, tmp_path, without):
     comm, other = comm_name(), comm_name()
     body = f"""
 for i in range(50):
@@ -104,6 +118,29 @@ for i in range(50):
         run_python(comm, body)
         run_python(other, body)
 
-    events = recorder("open", workload, filter=f"comm:{comm}")
+    events = recorder("open", workload, filter=f"comm:{comm}", without_helpers=without)
     assert len(events) == 50
     assert {e.comm for e in events} == {comm}
+
+
+@pytest.mark.parametrize(
+    ("path", "attached"),
+    [
+        ("exit-only", {"exit_open", "exit_creat", "exit_openat", "exit_openat2"}),
+        (
+            "entry-and-exit",
+            {
+                f"{side}_{call}"
+                for side in ("enter", "exit")
+                for call in ("open", "creat", "openat", "openat2")
+            },
+        ),
+    ],
+)
+def test_the_fallback_programs_load_only_without_the_helper(path, attached):
+    import espia
+
+    with espia.trace("open", filter="comm:nomatch", without_helpers=PATHS[path]):
+        names = loaded_programs()
+    assert attached <= names
+    assert not ({"enter_open", "enter_openat"} & names) or path == "entry-and-exit"

@@ -55,3 +55,8 @@ def _espia_objects() -> list[str]:
     if pinned.is_dir():
         found += [f"pinned {p}" for p in pinned.rglob("*") if p.is_file()]
     return found
+
+
+def loaded_programs() -> set[str]:
+    """The names of every program loaded in the kernel now."""
+    return {p["name"] for p in _bpftool("prog") if "name" in p}

@@ -2,10 +2,14 @@
 /*
  * trace open: every open(2), openat(2), openat2(2) and creat(2).
  *
- * The arguments are remembered at syscall entry and the event is sent at
- * exit, when the descriptor or the error is known.  The path is read at exit
- * (the user buffer is still there) and the record is cut to its length, so a
- * short path costs a short record in the ring buffer.
+ * The event is sent at the syscall's exit, when the descriptor or the error
+ * is known.  Where the kernel has bpf_task_pt_regs() (5.15), the arguments
+ * are read there too, from the registers the task entered with: one program
+ * per call, which halves the cost of tracing, and of dropping, each open.
+ * Older kernels record them at entry in `inflight` (the enter_* programs,
+ * attached only there: GADGET_FALLBACK).  The path is read at exit (the user
+ * buffer is still there) and the record is cut to its length, so a short
+ * path costs a short record in the ring buffer.
  */
 #include <espia/gadget.bpf.h>
 
@@ -33,9 +37,18 @@ struct open_args {
 	__u16 mode;
 };
 
+enum open_call {
+	OPEN,
+	CREAT,
+	OPENAT,
+	OPENAT2,
+};
+
+/* Used by the fallback only: not preallocated, so it costs nothing elsewhere. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_INFLIGHT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct open_args);
 } inflight SEC(".maps");
@@ -44,31 +57,82 @@ GADGET_TRACER_MAP(events);
 GADGET_SCRATCH(event, scratch);
 GADGET_TRACER(open, events, event);
 
-static __always_inline int enter(const char *path, __u32 flags, __u16 mode)
+/* What the syscall's raw arguments a[0..3] mean for each call. */
+static __always_inline void decode_args(enum open_call call, const unsigned long a[4],
+					struct open_args *args)
+{
+	struct open_how how = {};
+
+	switch (call) {
+	case OPEN:
+		args->path = (const char *)a[0];
+		args->flags = a[1];
+		args->mode = a[2];
+		break;
+	case CREAT: /* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode) */
+		args->path = (const char *)a[0];
+		args->flags = 0x241;
+		args->mode = a[1];
+		break;
+	case OPENAT:
+		args->path = (const char *)a[1];
+		args->flags = a[2];
+		args->mode = a[3];
+		break;
+	case OPENAT2:
+		bpf_probe_read_user(&how, sizeof(how), (void *)a[2]);
+		args->path = (const char *)a[1];
+		args->flags = how.flags;
+		args->mode = how.mode;
+		break;
+	}
+}
+
+/* Fallback: record the arguments at entry, for leave() to find. */
+static __always_inline int enter(enum open_call call, struct trace_event_raw_sys_enter *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct open_args args = { .path = path, .flags = flags, .mode = mode };
+	unsigned long a[4] = { ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3] };
+	struct open_args args = {};
 
 	if (gadget_should_discard_current())
 		return 0;
+	decode_args(call, a, &args);
 	/* A full table would drop this open unseen: count it. */
 	if (bpf_map_update_elem(&inflight, &tid, &args, BPF_ANY))
 		gadget_count_lost();
 	return 0;
 }
 
-static __always_inline int leave(long ret)
+static __always_inline int leave(enum open_call call, long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	struct open_args *args;
+	struct open_args from_regs = {}, *args;
+	struct pt_regs *regs;
 	struct event *e;
+	__u64 uid_gid;
 	long len;
 
-	args = bpf_map_lookup_elem(&inflight, &tid);
-	if (!args)
-		return 0;
+	if (gadget_helper_task_pt_regs) {
+		if (gadget_should_discard_current())
+			return 0;
+		regs = core_current_syscall_regs();
+		unsigned long a[4] = {
+			PT_REGS_PARM1_CORE_SYSCALL(regs),
+			PT_REGS_PARM2_CORE_SYSCALL(regs),
+			PT_REGS_PARM3_CORE_SYSCALL(regs),
+			PT_REGS_PARM4_CORE_SYSCALL(regs),
+		};
+		decode_args(call, a, &from_regs);
+		args = &from_regs;
+	} else {
+		/* Most exits are of opens the filters dropped: find out first. */
+		args = bpf_map_lookup_elem(&inflight, &tid);
+		if (!args)
+			return 0;
+	}
+	uid_gid = bpf_get_current_uid_gid();
 	e = gadget_scratch(&scratch);
 	if (!e)
 		goto out;
@@ -88,60 +152,27 @@ static __always_inline int leave(long ret)
 		len = 1, e->path[0] = '\0';
 	gadget_output(&events, e, offsetof(struct event, path) + (len & (PATH_MAX - 1)));
 out:
-	bpf_map_delete_elem(&inflight, &tid);
+	if (!gadget_helper_task_pt_regs)
+		bpf_map_delete_elem(&inflight, &tid);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_open")
-int enter_open(struct trace_event_raw_sys_enter *ctx)
-{
-	return enter((const char *)ctx->args[0], ctx->args[1], ctx->args[2]);
-}
+#define OPEN_CALL(call, name)                                       \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                  \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)      \
+	{                                                           \
+		return enter(call, ctx);                            \
+	}                                                           \
+	GADGET_FALLBACK(enter_##name, task_pt_regs);                 \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                   \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)        \
+	{                                                           \
+		return leave(call, ctx->ret);                       \
+	}
 
-SEC("tracepoint/syscalls/sys_enter_creat")
-int enter_creat(struct trace_event_raw_sys_enter *ctx)
-{
-	/* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode). */
-	return enter((const char *)ctx->args[0], 0x241, ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int enter_openat(struct trace_event_raw_sys_enter *ctx)
-{
-	return enter((const char *)ctx->args[1], ctx->args[2], ctx->args[3]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int enter_openat2(struct trace_event_raw_sys_enter *ctx)
-{
-	struct open_how how = {};
-
-	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
-	return enter((const char *)ctx->args[1], how.flags, how.mode);
-}
-
-SEC("tracepoint/syscalls/sys_exit_open")
-int exit_open(struct trace_event_raw_sys_exit *ctx)
-{
-	return leave(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int exit_creat(struct trace_event_raw_sys_exit *ctx)
-{
-	return leave(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat")
-int exit_openat(struct trace_event_raw_sys_exit *ctx)
-{
-	return leave(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int exit_openat2(struct trace_event_raw_sys_exit *ctx)
-{
-	return leave(ctx->ret);
-}
+OPEN_CALL(OPEN, open)
+OPEN_CALL(CREAT, creat)
+OPEN_CALL(OPENAT, openat)
+OPEN_CALL(OPENAT2, openat2)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -85,7 +85,8 @@ static __always_inline bool gadget_should_discard_current(void)
 	}
 	if (gadget_comm_differs())
 		return true;
-	return gadget_mntns_dropped(gadget_current_mntns());
+	/* Test the flag first: reading the namespace is the costly part. */
+	return gadget_filter_by_mntns && gadget_mntns_dropped(gadget_current_mntns());
 }
 
 #endif /* __ESPIA_FILTER_BPF_H */

@@ -13,6 +13,19 @@
  * not contain a double underscore, which separates them here.
  */
 #define GADGET_TRACER(name, map, type) \
-	const volatile struct type *gadget_tracer__##name##__##map SEC(".rodata") = 0
+	const struct type *const volatile gadget_tracer__##name##__##map SEC(".rodata") = 0
+
+/*
+ * GADGET_HELPER(helper): `gadget_helper_<helper>` is true where the kernel
+ * has the BPF helper `helper` (a name of enum bpf_func_id without
+ * BPF_FUNC_): espia probes it before load, so the verifier keeps one path.
+ * GADGET_FALLBACK(program, helper): attach `program` only where the kernel
+ * lacks `helper`.  Together they make a faster path the default without
+ * dropping older kernels.
+ */
+#define GADGET_HELPER(helper) const volatile bool gadget_helper_##helper = false
+
+#define GADGET_FALLBACK(program, helper) \
+	const volatile char gadget_fallback__##program##__##helper SEC(".rodata") = 0
 
 #endif /* __ESPIA_MACROS_H */
