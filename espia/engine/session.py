@@ -158,12 +158,20 @@ def open_session(
 
 
 def default_columns(schema: EventSchema, show_k8s: bool) -> list[str]:
-    """The gadget's visible fields, after the container (and pod) columns."""
+    """The gadget's visible fields, after the container (and pod) columns.
+
+    Events keyed by network namespace belong to a pod, not to one of its
+    containers: with pods, their columns are K8S.NAMESPACE and K8S.POD, as in
+    the seed's trace dns output.
+    """
     columns = []
-    if schema.join_key() is not None:
+    key = schema.join_key()
+    if key is not None:
+        per_pod = key[0] == "netns"
         if show_k8s:
-            columns += ["k8s.namespace", "k8s.pod", "k8s.container"]
-        columns.append("runtime.containerName")
+            columns += ["k8s.namespace", "k8s.pod"] + ([] if per_pod else ["k8s.container"])
+        if not (show_k8s and per_pod):
+            columns.append("runtime.containerName")
     own = [f.name for f in schema.fields if not f.hidden and f.name not in _ENRICHED]
     return columns + own
 

@@ -309,8 +309,6 @@ def test_seed_demo_pod_asking_a_nameserver_that_never_answers(ctr: Ctr, pod_root
         assert header.split() == [
             "K8S.NAMESPACE",
             "K8S.POD",
-            "K8S.CONTAINER",
-            "RUNTIME.CONTAINERNAME",
             "PID",
             "TID",
             "COMM",
