@@ -82,3 +82,11 @@ def test_second_ctrl_c_stops_at_once():
     cli.proc.send_signal(signal.SIGINT)
     code, _, _ = cli.finish()
     assert code == 0
+
+
+def test_an_exception_in_the_consumer_unloads_everything():
+    import espia
+
+    with pytest.raises(RuntimeError, match="the consumer failed"), espia.trace("exec"):
+        assert loaded_espia_objects(settle=0) != []
+        raise RuntimeError("the consumer failed")

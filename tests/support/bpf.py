@@ -9,14 +9,15 @@ from pathlib import Path
 
 from espia.ebpf.object import BpfObject
 
-GADGETS = Path(__file__).resolve().parents[2] / "espia" / "gadgets"
+PACKAGE = Path(__file__).resolve().parents[2] / "espia"
 
 
 def gadget_names() -> tuple[set[str], set[str]]:
-    """(program names, map names) of every built-in gadget, as the kernel shows them."""
+    """(program names, map names) of every object espia ships (its gadgets, the container
+    tracker), as the kernel shows them."""
     programs: set[str] = set()
     maps: set[str] = set()
-    for path in GADGETS.glob("*/program.bpf.o"):
+    for path in PACKAGE.rglob("program.bpf.o"):
         with BpfObject.open(path) as obj:
             programs |= {p.name[:15] for p in obj.programs}
             maps |= {name[:15] for name in obj.maps}
