@@ -101,9 +101,5 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def kubectl_main() -> int:
-    raise SystemExit(main(sys.argv[1:]))
-
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -41,9 +41,7 @@ BtfPtr = c_void_p
 
 _PRINT_FN = CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
 
-LIBBPF_WARN = 0
-LIBBPF_INFO = 1
-LIBBPF_DEBUG = 2
+LIBBPF_DEBUG = 2  # enum libbpf_print_level: WARN 0, INFO 1, DEBUG 2
 
 
 class _Log:
@@ -112,9 +110,7 @@ def lib() -> ctypes.CDLL:
         "bpf_program__attach_cgroup": (LinkPtr, ProgramPtr, c_int),
         "bpf_link__destroy": (c_int, LinkPtr),
         "bpf_map_update_elem": (c_int, c_int, c_void_p, c_void_p, ctypes.c_uint64),
-        "bpf_map_lookup_elem": (c_int, c_int, c_void_p, c_void_p),
         "bpf_map_delete_elem": (c_int, c_int, c_void_p),
-        "bpf_map_get_next_key": (c_int, c_int, c_void_p, c_void_p),
         "btf__type_cnt": (c_uint32, BtfPtr),
         "btf__type_by_id": (c_void_p, BtfPtr, c_uint32),
         "btf__name_by_offset": (c_char_p, BtfPtr, c_uint32),

@@ -9,21 +9,9 @@ from __future__ import annotations
 import ctypes
 import errno as errno_names
 import mmap
-from collections.abc import Iterator
-from enum import IntEnum
 
 from espia.ebpf import _libbpf
 from espia.errors import KernelError
-
-
-class MapType(IntEnum):
-    """The BPF_MAP_TYPE_* values espia cares about."""
-
-    HASH = 1
-    ARRAY = 2
-    PERCPU_ARRAY = 6
-    LRU_HASH = 9
-    RINGBUF = 27
 
 
 class Map:
@@ -75,12 +63,6 @@ class Map:
         if err:
             raise KernelError(f"update map {self.name}: {_libbpf.strerror(ctypes.get_errno())}")
 
-    def lookup(self, key: bytes) -> bytes | None:
-        value = ctypes.create_string_buffer(self.value_size)
-        if _libbpf.lib().bpf_map_lookup_elem(self.fd, key, value):
-            return None
-        return value.raw
-
     def delete(self, key: bytes) -> bool:
         """Removes `key`; False if it was not there."""
         if _libbpf.lib().bpf_map_delete_elem(self.fd, key) == 0:
@@ -88,11 +70,3 @@ class Map:
         if ctypes.get_errno() == errno_names.ENOENT:
             return False
         raise KernelError(f"delete from map {self.name}: {_libbpf.strerror(ctypes.get_errno())}")
-
-    def keys(self) -> Iterator[bytes]:
-        lib = _libbpf.lib()
-        current = None
-        following = ctypes.create_string_buffer(self.key_size)
-        while lib.bpf_map_get_next_key(self.fd, current, following) == 0:
-            current = following.raw
-            yield current

@@ -115,7 +115,6 @@ class BpfObject:
         self.btf = Btf(_libbpf.lib().bpf_object__btf(handle))
         self._maps = {m.name: m for m in self._iter_maps()}
         self.programs = list(self._iter_programs())
-        self.loaded = False
         self._mmaps: list[mmap.mmap] = []
 
     @classmethod
@@ -175,7 +174,6 @@ class BpfObject:
         err = _libbpf.lib().bpf_object__load(self.handle)
         if err:
             raise _load_error(self.path, err, _libbpf.log.take())
-        self.loaded = True
 
     def mmap(self, map_: Map) -> mmap.mmap:
         """Maps `map_` for the life of this object."""

@@ -106,11 +106,6 @@ class LocalRun:
         # The user-space source of a gadget without a program (a snapshot), if any.
         self._rows: Rows | None = None
 
-    @property
-    def bpf_object(self) -> BpfObject:
-        """The gadget's object (after `prepare()`): for stages that own maps in it."""
-        return self._object
-
     # --- start -------------------------------------------------------------
 
     def prepare(self) -> EventSchema:
