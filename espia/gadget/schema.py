@@ -98,6 +98,7 @@ def _field(leaf: Leaf, semantic: SemanticType, options: dict[str, object]) -> Fi
         right=semantic.right,
         untrusted=semantic.untrusted,
         kernel=semantic.kernel,
+        json_render=semantic.json_render,
     )
     return base.with_options(**options) if options else base
 

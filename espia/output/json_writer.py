@@ -49,7 +49,11 @@ def _members(node: dict[str, Any], args: list[str], scope: dict[str, Any]) -> st
         field: Field = value
         index = len(args)
         raw = f"({field.expr})"
-        if field.json_text and memo_of(field.render) is not None:
+        if field.json_render is not None:
+            scope[f"_json{index}"] = field.json_render
+            args.append(f"_json{index}({raw})")
+            spec = "%s"
+        elif field.json_text and memo_of(field.render) is not None:
             # Few values (flags, errno names): keep each one's quoted text.
             render = field.render
             scope[f"_text{index}"] = Memo(lambda v, render=render: _quote(render(v)))
