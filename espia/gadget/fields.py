@@ -253,29 +253,41 @@ DNS_FIELDS = (
 # --- semantic types ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class SemanticType:
-    """What a typedef of types.h means for a field of that type."""
+    """What a typedef of types.h means for a field of that type.
 
-    kind: ValueKind
-    render: Callable[[Any], str] | None = None
-    json_text: bool = False
-    hidden: bool = False
-    width: int = 0
-    right: bool = False
-    untrusted: bool = False
-    kernel: str | None = None
-    json_render: Callable[[Any], str] | None = None
-    # A companion field "<name><suffix>" computed from this one (ERR -> ERRNAME).
-    companion: tuple[str, Callable[[Any], str]] | None = None
-    # Turns the raw member (bytes for arrays and structs) into the event's value.
-    decode: Callable[[Any], Any] | None = None
-    # The fields this member becomes instead of one of its own; "{}" in their
-    # expressions stands for the member's value (a DNS message -> QR, NAME...).
-    expand: tuple[Field, ...] = ()
-    # "module:Class" of the pipeline stage events with such a member need (an
-    # Operator built from the schema); the engine adds it (espia.pipeline.semantic).
-    stage: str | None = None
+    `look` is the field such a member becomes, but for its name and
+    expression: its kind and presentation (the keyword arguments of
+    :class:`Field`).  The rest says what else the type brings.
+    """
+
+    __slots__ = ("companion", "decode", "expand", "look", "stage")
+
+    def __init__(
+        self,
+        kind: ValueKind,
+        *,
+        companion: tuple[str, Callable[[Any], str]] | None = None,
+        decode: Callable[[Any], Any] | None = None,
+        expand: tuple[Field, ...] = (),
+        stage: str | None = None,
+        **presentation: Any,
+    ) -> None:
+        self.look = Field("", "", kind, **presentation)
+        # A companion field "<name><suffix>" computed from this one (ERR -> ERRNAME).
+        self.companion = companion
+        # Turns the raw member (bytes for arrays and structs) into the event's value.
+        self.decode = decode
+        # The fields this member becomes instead of one of its own; "{}" in their
+        # expressions stands for the member's value (a DNS message -> QR, NAME...).
+        self.expand = expand
+        # "module:Class" of the pipeline stage events with such a member need (an
+        # Operator built from the schema); the engine adds it (espia.pipeline.semantic).
+        self.stage = stage
+
+    @property
+    def kind(self) -> ValueKind:
+        return self.look.kind
 
 
 SEMANTIC_TYPES: dict[str, SemanticType] = {

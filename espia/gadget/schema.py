@@ -87,19 +87,7 @@ def _plain(leaf: Leaf) -> SemanticType:
 
 
 def _field(leaf: Leaf, semantic: SemanticType, options: dict[str, object]) -> Field:
-    base = Field(
-        name=leaf.name,
-        expr=f"e.{attribute(leaf.name)}",
-        kind=semantic.kind,
-        render=semantic.render,
-        json_text=semantic.json_text,
-        hidden=semantic.hidden,
-        width=semantic.width,
-        right=semantic.right,
-        untrusted=semantic.untrusted,
-        kernel=semantic.kernel,
-        json_render=semantic.json_render,
-    )
+    base = semantic.look.with_options(name=leaf.name, expr=f"e.{attribute(leaf.name)}")
     return base.with_options(**options) if options else base
 
 
