@@ -10,15 +10,20 @@ the event belongs to, or ``NO_CONTAINER`` for processes outside containers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from espia.gadget.fields import Field, ValueKind
+
+if TYPE_CHECKING:
+    from espia.containers.model import Container
 
 
 class Event:
     """One event of a gadget; attributes are its fields' raw values."""
 
     __slots__ = ("container",)
+
+    container: Container
 
     gadget: ClassVar[str] = ""
     fields: ClassVar[tuple[Field, ...]] = ()

@@ -261,14 +261,21 @@ _SCALARS = {
 }
 
 
+_PYTHON_TYPES = {ValueKind.INT: int, ValueKind.STR: str, ValueKind.BOOL: bool, ValueKind.MAP: dict}
+
+
 def _event_class(spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field, ...]) -> type:
+    """OpenEvent & co: slots for the members, annotated with their Python types."""
     name = "".join(part.capitalize() for part in spec.name.replace("-", "_").split("_")) + "Event"
+    slots = tuple(attribute(leaf.name) for leaf in leaves)
+    kinds = {attribute(f.name): f.kind for f in fields if f.expr == f"e.{attribute(f.name)}"}
     cls = type(
         name,
         (Event,),
         {
-            "__slots__": tuple(attribute(leaf.name) for leaf in leaves),
+            "__slots__": slots,
             "__module__": "espia.gadgets",
+            "__annotations__": {s: _PYTHON_TYPES[kinds[s]] for s in slots if s in kinds},
             "gadget": spec.title,
             "fields": fields,
         },
