@@ -19,6 +19,7 @@ def run_gadget_command(args: Any, stopper: Callable[[Callable[[], None]], Any]) 
         filter=",".join(args.filter) if args.filter else None,
         timeout=args.timeout,
         buffer_size=args.buffer_size,
+        exclude_self=True,
     )
     session = open_session(spec, options, container_options(args))
     try:

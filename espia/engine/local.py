@@ -18,6 +18,7 @@ same stages, as a single batch (a snapshot).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +60,8 @@ class RunOptions:
     buffer_size: int | None = None
     # BPF helpers to do without, as on an older kernel (their fallbacks are tested so).
     without_helpers: tuple[str, ...] = ()
+    # Leave out the events of this process (the CLI: its own attaching and /proc reads).
+    exclude_self: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,8 @@ class LocalRun:
         features.tracefs()
         obj = self._object
         kernel = dict(self.filter.kernel)
+        if self.options.exclude_self:
+            kernel["not_pid"] = os.getpid()
         for operator in self.operators:
             kernel.update(operator.kernel_params())
         self._configure(obj, kernel)

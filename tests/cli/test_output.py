@@ -140,3 +140,11 @@ os.close(os.open("/etc/hostname", os.O_RDWR | os.O_APPEND))
     ]
     rows = [" ".join(line.split()[1:]) for line in lines[1:]]
     assert rows == [f"{comm} 3 0 /etc/resolv.conf O_WRONLY|O_APPEND|O_CLOEXEC"]
+
+
+def test_espia_leaves_its_own_work_out():
+    """Attaching opens tracefs files, and the container collection reads /proc: not shown."""
+    cli = EspiaCli(["trace", "open", "-o", "json", "-t", "1.5"])
+    code, _, err = cli.finish()
+    assert code == 0, err
+    assert [e for e in cli.json_events() if e.get("pid") == cli.proc.pid] == []

@@ -12,6 +12,8 @@
 #define __ESPIA_FILTER_BPF_H
 
 const volatile __u32 gadget_filter_pid = 0;       /* 0: any */
+/* The espia process itself, whose own work (attaching, reading /proc) is noise. */
+const volatile __u32 gadget_filter_not_pid = 0;   /* 0: none */
 const volatile __u32 gadget_filter_tid = 0;       /* 0: any */
 const volatile bool gadget_filter_by_uid = false;
 const volatile __u32 gadget_filter_uid = 0;
@@ -73,6 +75,8 @@ static __always_inline bool gadget_should_discard_current(void)
 	__u64 uid_gid;
 
 	if (gadget_filter_pid && (__u32)(pid_tgid >> 32) != gadget_filter_pid)
+		return true;
+	if (gadget_filter_not_pid && (__u32)(pid_tgid >> 32) == gadget_filter_not_pid)
 		return true;
 	if (gadget_filter_tid && (__u32)pid_tgid != gadget_filter_tid)
 		return true;
