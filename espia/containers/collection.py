@@ -264,8 +264,11 @@ class ContainerCollection:
                         del index[namespace]
                         for listener in self._listeners:
                             listener(kind, namespace, None)
-                for mntns in [m for m, (_, c) in self.recycled.items() if c.id == container.id]:
-                    del self.recycled[mntns]
+            # Past FORGET_AFTER, no event older than a change is still on its way
+            # (the previous owner may be the host, which is never forgotten).
+            oldest = time.clock_gettime_ns(time.CLOCK_BOOTTIME) - int(FORGET_AFTER * 1e9)
+            for mntns in [m for m, (since, _) in self.recycled.items() if since < oldest]:
+                del self.recycled[mntns]
 
     def _learn(self, mntns: int, netns: int, cgroup: str | None, since: int = 0) -> None:
         """A namespace met in the kernel (at boot time `since`) or in /proc: whose is it?"""
@@ -280,7 +283,7 @@ class ContainerCollection:
                     return
                 # The number changed hands: events before `since` are the old owner's.
                 self.recycled[mntns] = (since, current)
-                if found is not None and found[1] not in self._by_id:
+                if found[1] not in self._by_id:
                     del self.by_mntns[mntns]  # the new owner's events wait for its name
             if found is None:
                 # A host process; its network namespace (the host's, or one made
