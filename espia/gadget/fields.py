@@ -82,8 +82,8 @@ class Field:
 
 
 class Memo(dict[Any, str]):
-    """A renderer with memory: flags, modes and errnos take few values, so each is
-    rendered once.  Bounded, so that a stream of distinct values cannot grow it."""
+    """A renderer with memory: flags, modes, errnos, comms and paths repeat, so each
+    is rendered once.  Bounded, so that a stream of distinct values cannot grow it."""
 
     def __init__(self, render: Callable[[Any], str], limit: int = 4096) -> None:
         super().__init__()

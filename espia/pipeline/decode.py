@@ -17,7 +17,7 @@ from espia.containers.model import NO_CONTAINER
 from espia.ebpf.btf import Leaf, Scalar
 from espia.errors import EspiaError
 from espia.gadget.event import Event
-from espia.gadget.fields import SEMANTIC_TYPES, ValueKind, quote_args
+from espia.gadget.fields import SEMANTIC_TYPES, Memo, ValueKind, quote_args
 from espia.gadget.schema import EventSchema, attribute, semantic_typedef
 from espia.pipeline._codegen import compile_function
 
@@ -30,19 +30,6 @@ TRUNCATED_MARKER = " [...]"
 def cstring(raw: bytes) -> str:
     """A NUL-terminated C string; bytes that are not UTF-8 are kept as \\xNN."""
     return raw.partition(b"\0")[0].decode("utf-8", "backslashreplace")
-
-
-class _Interned(dict[bytes, str]):
-    """cstring() with memory: comms and paths repeat, so decode each once.
-
-    Bounded, so that a workload inventing names cannot grow it forever.
-    """
-
-    def __missing__(self, raw: bytes) -> str:
-        if len(self) > 4096:
-            self.clear()
-        text = self[raw] = cstring(raw)
-        return text
 
 
 def string_list(raw: bytes, truncated: bool = False) -> str:
@@ -147,8 +134,9 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
             "_unpack": fixed.unpack_from,
             "_new": object.__new__,
             "_Event": schema.event_class,
-            "_comms": _Interned(),
-            "_strings": _Interned(),
+            # Comms and paths repeat: each is decoded once (a bounded table).
+            "_comms": Memo(cstring),
+            "_strings": Memo(cstring),
             "_string_list": string_list,
             "_path": path_components,
             "_NO_CONTAINER": NO_CONTAINER,
