@@ -85,30 +85,8 @@ def cgroup2_root() -> Path:
 
 
 @cache
-def _helper_ids() -> dict[str, int]:
-    """BPF helper names (without BPF_FUNC_) to ids, from this kernel's BTF."""
-    from espia.ebpf import _libbpf
-    from espia.ebpf.btf import Btf, Kind
-
-    lib = _libbpf.lib()
-    handle = lib.btf__load_vmlinux_btf()
-    if not handle:
-        return {}
-    try:
-        btf = Btf(handle)
-        enum = btf.find("bpf_func_id", Kind.ENUM)
-        values = btf.enum_values(enum) if enum is not None else ()
-        return {name.removeprefix("BPF_FUNC_"): value for name, value in values}
-    finally:
-        lib.btf__free(handle)
-
-
-@cache
-def helper_supported(program_type: int, helper: str) -> bool:
-    """Whether programs of `program_type` may call BPF helper `helper` on this kernel."""
+def helper_supported(program_type: int, helper_id: int) -> bool:
+    """Whether programs of `program_type` may call BPF helper `helper_id` on this kernel."""
     from espia.ebpf import _libbpf
 
-    helper_id = _helper_ids().get(helper)
-    if helper_id is None:
-        return False
     return _libbpf.lib().libbpf_probe_bpf_helper(program_type, helper_id, None) == 1

@@ -185,12 +185,14 @@ class LocalRun:
         for name in rodata.names() if rodata is not None else []:
             if name.startswith(HELPER_PREFIX):
                 helper = name.removeprefix(HELPER_PREFIX)
-                rodata.write(name, b"\1" if self._has_helper(obj, helper) else b"\0")
+                usable = self._has_helper(obj, helper, rodata.read(name))
+                rodata.write(name, b"\1" if usable else b"\0")
             elif name.startswith(FALLBACK_PREFIX):
                 program, _, helper = name.removeprefix(FALLBACK_PREFIX).partition("__")
-                for candidate in obj.programs:
-                    if candidate.name == program and self._has_helper(obj, helper):
-                        candidate.autoload = False
+                if self._has_helper(obj, helper, rodata.read(name)):
+                    for candidate in obj.programs:
+                        if candidate.name == program:
+                            candidate.autoload = False
         missing = []
         for program in obj.programs:
             hook = _tracepoint(program.section)
@@ -203,11 +205,12 @@ class LocalRun:
                 f"run {self.spec.title}: this kernel has none of its hooks ({', '.join(missing)})",
             )
 
-    def _has_helper(self, obj: BpfObject, helper: str) -> bool:
-        """GADGET_HELPER/GADGET_FALLBACK: whether to take the path that needs `helper`."""
+    def _has_helper(self, obj: BpfObject, helper: str, helper_id: bytes) -> bool:
+        """GADGET_HELPER/GADGET_FALLBACK: whether to take the path that needs `helper`
+        (whose id the marker variable holds, from the kernel headers)."""
         if helper in self.options.without_helpers or not obj.programs:
             return False
-        return features.helper_supported(obj.programs[0].type, helper)
+        return features.helper_supported(obj.programs[0].type, int.from_bytes(helper_id, "little"))
 
     # --- run ---------------------------------------------------------------
 

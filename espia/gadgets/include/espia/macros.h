@@ -21,11 +21,13 @@
  * BPF_FUNC_): espia probes it before load, so the verifier keeps one path.
  * GADGET_FALLBACK(program, helper): attach `program` only where the kernel
  * lacks `helper`.  Together they make a faster path the default without
- * dropping older kernels.
+ * dropping older kernels.  Both start out holding the helper's id, which is
+ * how espia knows what to probe; it then writes 1 or 0 in its place.
  */
-#define GADGET_HELPER(helper) const volatile bool gadget_helper_##helper = false
+#define GADGET_HELPER(helper) const volatile __u32 gadget_helper_##helper = BPF_FUNC_##helper
 
 #define GADGET_FALLBACK(program, helper) \
-	const volatile char gadget_fallback__##program##__##helper SEC(".rodata") = 0
+	const volatile __u32 gadget_fallback__##program##__##helper SEC(".rodata") = \
+		BPF_FUNC_##helper
 
 #endif /* __ESPIA_MACROS_H */
