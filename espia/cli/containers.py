@@ -15,7 +15,7 @@ from espia.engine.session import node_name, start_collection
 from espia.errors import UsageError
 from espia.gadget.fields import Field, ValueKind
 from espia.output.columns import ColumnsOutput, select_columns
-from espia.pipeline.enrich import k8s_fields
+from espia.pipeline.enrich import RUNTIME_FIELDS, k8s_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +30,15 @@ def _field(name: str, expr: str, width: int, kind: ValueKind = ValueKind.STR, **
     return Field(name, expr, kind, width=width, **kw)
 
 
+_RUNTIME = {f.name: f.with_options(hidden=False) for f in RUNTIME_FIELDS}
+
+# The enrichment stage's container fields, shown; the id cut to its usual 12 digits.
 FIELDS = (
     _field("event", "e.event", 8, hidden=True),
-    _field("runtime.runtimeName", "e.container.runtime", 10),
-    _field("runtime.containerName", "e.container.name", 20, untrusted=True),
-    _field("runtime.containerId", "e.container.id[:12]", 12),
-    _field("runtime.containerImageName", "e.container.image", 24, untrusted=True),
+    _RUNTIME["runtime.runtimeName"],
+    _RUNTIME["runtime.containerName"],
+    _RUNTIME["runtime.containerId"].with_options(expr="e.container.id[:12]", width=12),
+    _RUNTIME["runtime.containerImageName"].with_options(width=24),
     _field("pid", "e.container.pid", 7, ValueKind.INT, right=True),
     _field("mntns", "e.container.mntns", 10, ValueKind.INT, right=True),
     _field("netns", "e.container.netns", 10, ValueKind.INT, right=True),
