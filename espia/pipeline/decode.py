@@ -25,6 +25,8 @@ _UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _SIGNED = {1: "b", 2: "h", 4: "i", 8: "q"}
 _STRING_TAILS = {Scalar.CHARS}
 TRUNCATED_MARKER = " [...]"
+# Where a path walked from the leaf was cut: it no longer starts at the root.
+CUT_PATH_MARKER = "[...]/"
 
 
 def cstring(raw: bytes) -> str:
@@ -41,14 +43,17 @@ def string_list(raw: bytes, truncated: bool = False) -> str:
     return text + TRUNCATED_MARKER if truncated else text
 
 
-def path_components(raw: bytes) -> str:
+def path_components(raw: bytes, truncated: bool = False) -> str:
     """Components leaf first, as the kernel walked them, then an empty one -> "/a/b/c".
 
     b"c\\0b\\0a\\0\\0" is "/a/b/c"; what follows the empty component is stale.
+    b"\\0/" is the root; all NUL is no path at all (""); a cut path is "[...]/b/c".
     """
+    if raw.startswith(b"\0\0") or not raw:
+        return ""
     used = raw.split(b"\0\0", 1)[0] if not raw.startswith(b"\0") else b""
     parts = [p.decode("utf-8", "backslashreplace") for p in used.split(b"\0") if p]
-    return "/" + "/".join(reversed(parts))
+    return (CUT_PATH_MARKER if truncated else "/") + "/".join(reversed(parts))
 
 
 def _code(leaf: Leaf) -> str:
@@ -59,6 +64,10 @@ def _code(leaf: Leaf) -> str:
     if leaf.scalar is Scalar.SINT:
         return _SIGNED[leaf.size]
     return _UNSIGNED[leaf.size]
+
+
+# Converters given the member's <name>_truncated flag too, to mark a cut.
+_MARKS_TRUNCATION = ("_string_list", "_path")
 
 
 def _converter(leaf: Leaf, kind: ValueKind) -> str:
@@ -116,15 +125,17 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
     for i, leaf in enumerate(leaves):
         convert = _converter(leaf, kinds.get(leaf.name, ValueKind.STR))
         value = f"v[{i}]"
-        if convert == "_string_list" and leaf.name in truncation:
+        if convert in _MARKS_TRUNCATION and leaf.name in truncation:
             value = f"v[{i}], v[{truncation[leaf.name]}]"
         lines.append(f"    e.{attribute(leaf.name)} = {_call(convert, value)}")
     if tail is not None:
         convert = _converter(tail, kinds.get(tail.name, ValueKind.STR))
         value = f"buf[off + {tail.offset}:off + length]"
-        if convert == "_string_list" and tail.name in truncation:
+        if convert in _MARKS_TRUNCATION and tail.name in truncation:
             value += f", v[{truncation[tail.name]}]"
         lines.append(f"    e.{attribute(tail.name)} = {_call(convert, value)}")
+        if convert == "_strings[]" and tail.name in truncation:
+            lines.append(f"    if v[{truncation[tail.name]}]: e.{attribute(tail.name)} += _CUT")
     lines.append("    e.container = _NO_CONTAINER")
     lines.append("    return e")
     return compile_function(
@@ -139,6 +150,7 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
             "_strings": Memo(cstring),
             "_string_list": string_list,
             "_path": path_components,
+            "_CUT": TRUNCATED_MARKER,
             "_NO_CONTAINER": NO_CONTAINER,
             **{f"_{name}": t.decode for name, t in SEMANTIC_TYPES.items() if t.decode},
         },

@@ -10,10 +10,19 @@
  * attached only there: GADGET_FALLBACK).  The path is read at exit (the user
  * buffer is still there) and the record is cut to its length, so a short
  * path costs a short record in the ring buffer.
+ *
+ * That path is what the task's memory holds at exit, which another thread
+ * may have rewritten after the kernel read it.  So a successful open also
+ * carries FULLPATH, the path of the file the kernel actually opened, walked
+ * in the kernel from the descriptor it returned: that one is authoritative.
  */
 #include <espia/gadget.bpf.h>
+#include <espia/file.bpf.h>
+#include <espia/path.bpf.h>
 
 #define PATH_MAX 4096
+/* Room for FULLPATH's components: deeper or longer paths are cut visibly. */
+#define FULLPATH_SIZE 1024
 #define MAX_INFLIGHT 10240
 
 struct event {
@@ -28,6 +37,9 @@ struct event {
 	gadget_errno err;
 	gadget_file_flags flags;
 	gadget_file_mode mode;
+	gadget_truncated fullpath_truncated;
+	gadget_truncated path_truncated;
+	gadget_path_components fullpath[FULLPATH_SIZE];
 	char path[PATH_MAX];
 };
 
@@ -111,7 +123,7 @@ static __always_inline int leave(enum open_call call, long ret)
 	struct open_args from_regs = {}, *args;
 	struct pt_regs *regs;
 	struct event *e;
-	__u64 uid_gid;
+	__u64 uid_gid, size;
 	long len;
 
 	if (gadget_helper_task_pt_regs) {
@@ -147,10 +159,29 @@ static __always_inline int leave(enum open_call call, long ret)
 	e->err = ret >= 0 ? 0 : -ret;
 	e->flags = args->flags;
 	e->mode = args->mode;
+	e->fullpath_truncated = 0;
+	e->fullpath[0] = e->fullpath[1] = '\0'; /* no file: no path (path.bpf.h) */
+	if (ret >= 0)
+		gadget_file_path_components(gadget_fd_file(ret), e->fullpath, FULLPATH_SIZE,
+					    &e->fullpath_truncated);
+	e->path_truncated = 0;
 	len = bpf_probe_read_user_str(e->path, sizeof(e->path), args->path);
-	if (len < 1)
-		len = 1, e->path[0] = '\0';
-	gadget_output(&events, e, offsetof(struct event, path) + (len & (PATH_MAX - 1)));
+	if (len < 1) {
+		len = 1;
+		e->path[0] = '\0';
+	} else if (len == PATH_MAX) {
+		/* Whole if it ends exactly at the bound (4095 bytes: the longest valid path). */
+		char next = 0;
+
+		bpf_probe_read_user(&next, 1, args->path + PATH_MAX - 1);
+		e->path_truncated = next != '\0';
+	}
+	/* Check the bound on the very register passed on (the verifier needs it). */
+	size = len;
+	asm volatile("" : "+r"(size));
+	if (size > PATH_MAX)
+		size = PATH_MAX;
+	gadget_output(&events, e, offsetof(struct event, path) + size);
 out:
 	if (!gadget_helper_task_pt_regs)
 		bpf_map_delete_elem(&inflight, &tid);
