@@ -5,16 +5,29 @@ Exit codes: 0 done (Ctrl-C included), 1 runtime error, 2 usage error.
 
 from __future__ import annotations
 
-import gc
-import logging
-import os
+# Ctrl-C can come while Python is still importing (logging alone takes tens of
+# ms): from here on it ends espia quietly, as Ctrl-C does later; main() then
+# hands SIGINT back to Python's handling.  So this goes before any other import.
 import signal
-import sys
-from collections.abc import Callable
-from types import FrameType
 
-from espia._version import __version__
-from espia.errors import EspiaError
+
+def _quiet_interrupt(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+signal.signal(signal.SIGINT, _quiet_interrupt)
+
+import errno  # noqa: E402
+import gc  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from types import FrameType  # noqa: E402
+from typing import Any  # noqa: E402
+
+from espia._version import __version__  # noqa: E402
+from espia.errors import EspiaError, OutputError  # noqa: E402
 
 
 def _print_error(error: EspiaError) -> None:
@@ -53,6 +66,55 @@ class _WarningLine(logging.Handler):
         sys.stderr.flush()
 
 
+class _Output:
+    """stdout for espia's writers: a failed write (a full disk, EIO) becomes an OutputError.
+
+    Without it the OSError would surface as a traceback wherever the write
+    happened; a reader that went away (EPIPE) stays a BrokenPipeError, a quiet end.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"write output: {exc.strerror or exc}") from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"write output: {exc.strerror or exc}") from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _open_output() -> _Output:
+    """sys.stdout wrapped; a closed standard output is an error before anything runs."""
+    stream = sys.stdout
+    try:
+        if stream is None:
+            raise OSError(errno.EBADF, "standard output is closed")
+        os.fstat(stream.fileno())
+    except OSError as exc:
+        raise OutputError(f"write output: {exc.strerror or exc}") from exc
+    return _Output(stream)
+
+
+def _silence_stdout() -> None:
+    """Points fd 1 at /dev/null, so that Python's last flush at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
 def _dispatch(args: object) -> int:
     command = args.command  # type: ignore[attr-defined]
     if command == "list-containers":
@@ -73,32 +135,48 @@ def _tune_gc() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from espia.cli.parser import build_parser
-
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stdout = sys.stdout
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 2
-        if args.command == "version":
-            print(f"espia v{__version__}")
-            return 0
-        _tune_gc()
-        logger = logging.getLogger("espia")
-        logger.addHandler(_WarningLine())
-        logger.propagate = False
-        return _dispatch(args)
+        sys.stdout = _open_output()  # type: ignore[assignment]
+        return _main(argv)
     except EspiaError as error:
+        if isinstance(error, OutputError) and stdout is not None:
+            _silence_stdout()
         _print_error(error)
         return error.exit_code
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:
         # The reader went away (`| head`): not an error; keep Python quiet at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
         return 0
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv: list[str] | None) -> int:
+    from espia.cli.parser import build_parser
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:
+        sys.stdout.flush()  # --help: its text must reach stdout, or say why not
+        raise done
+    if args.command is None:
+        parser.print_help()
+        sys.stdout.flush()
+        return 2
+    if args.command == "version":
+        print(f"espia v{__version__}")
+        sys.stdout.flush()
+        return 0
+    _tune_gc()
+    logger = logging.getLogger("espia")
+    logger.addHandler(_WarningLine())
+    logger.propagate = False
+    return _dispatch(args)
 
 
 if __name__ == "__main__":
