@@ -30,8 +30,8 @@ CUT_PATH_MARKER = "[...]/"
 
 
 def cstring(raw: bytes) -> str:
-    """A NUL-terminated C string; bytes that are not UTF-8 are kept as \\xNN."""
-    return raw.partition(b"\0")[0].decode("utf-8", "backslashreplace")
+    """A NUL-terminated C string; bytes that are not UTF-8 are kept (surrogateescape)."""
+    return raw.partition(b"\0")[0].decode("utf-8", "surrogateescape")
 
 
 def string_list(raw: bytes, truncated: bool = False) -> str:
@@ -39,7 +39,7 @@ def string_list(raw: bytes, truncated: bool = False) -> str:
     parts = raw.split(b"\0")
     if parts and parts[-1] == b"":
         parts.pop()
-    text = quote_args([p.decode("utf-8", "backslashreplace") for p in parts])
+    text = quote_args([p.decode("utf-8", "surrogateescape") for p in parts])
     return text + TRUNCATED_MARKER if truncated else text
 
 
@@ -52,7 +52,7 @@ def path_components(raw: bytes, truncated: bool = False) -> str:
     if raw.startswith(b"\0\0") or not raw:
         return ""
     used = raw.split(b"\0\0", 1)[0] if not raw.startswith(b"\0") else b""
-    parts = [p.decode("utf-8", "backslashreplace") for p in used.split(b"\0") if p]
+    parts = [p.decode("utf-8", "surrogateescape") for p in used.split(b"\0") if p]
     return (CUT_PATH_MARKER if truncated else "/") + "/".join(reversed(parts))
 
 
