@@ -128,6 +128,8 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
         if convert in _MARKS_TRUNCATION and leaf.name in truncation:
             value = f"v[{i}], v[{truncation[leaf.name]}]"
         lines.append(f"    e.{attribute(leaf.name)} = {_call(convert, value)}")
+        if convert == "_strings[]" and leaf.name in truncation:
+            lines.append(f"    if v[{truncation[leaf.name]}]: e.{attribute(leaf.name)} += _CUT")
     if tail is not None:
         convert = _converter(tail, kinds.get(tail.name, ValueKind.STR))
         value = f"buf[off + {tail.offset}:off + length]"

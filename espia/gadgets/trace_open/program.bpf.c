@@ -165,16 +165,11 @@ static __always_inline int leave(enum open_call call, long ret)
 		gadget_file_path_components(gadget_fd_file(ret), e->fullpath, FULLPATH_SIZE,
 					    &e->fullpath_truncated);
 	e->path_truncated = 0;
-	len = bpf_probe_read_user_str(e->path, sizeof(e->path), args->path);
+	/* Whole up to 4095 bytes, the longest path the kernel accepts; cut beyond. */
+	len = gadget_read_user_str(e->path, sizeof(e->path), args->path, &e->path_truncated);
 	if (len < 1) {
 		len = 1;
 		e->path[0] = '\0';
-	} else if (len == PATH_MAX) {
-		/* Whole if it ends exactly at the bound (4095 bytes: the longest valid path). */
-		char next = 0;
-
-		bpf_probe_read_user(&next, 1, args->path + PATH_MAX - 1);
-		e->path_truncated = next != '\0';
 	}
 	/* Check the bound on the very register passed on (the verifier needs it). */
 	size = len;
