@@ -17,7 +17,6 @@ def _quiet_interrupt(signum: int, frame: object) -> None:
 
 signal.signal(signal.SIGINT, _quiet_interrupt)
 
-import errno  # noqa: E402
 import gc  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
@@ -98,13 +97,18 @@ class _Output:
 
 def _open_output() -> _Output:
     """sys.stdout wrapped; a closed standard output is an error before anything runs."""
+    closed = OutputError("write output: standard output is closed")
     stream = sys.stdout
+    if stream is None:  # Python found fd 1 closed at start
+        raise closed
     try:
-        if stream is None:
-            raise OSError(errno.EBADF, "standard output is closed")
-        os.fstat(stream.fileno())
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return _Output(stream)  # not backed by a descriptor (a caller's buffer)
+    try:
+        os.fstat(fd)
     except OSError as exc:
-        raise OutputError(f"write output: {exc.strerror or exc}") from exc
+        raise closed from exc
     return _Output(stream)
 
 
