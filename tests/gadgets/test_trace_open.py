@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from support.bpf import loaded_programs
@@ -144,3 +145,116 @@ def test_the_fallback_programs_load_only_without_the_helper(path, attached):
         names = loaded_programs()
     assert attached <= names
     assert not ({"enter_open", "enter_openat"} & names) or path == "entry-and-exit"
+
+
+# The bounds of trace open's program.bpf.c.
+PATH_MAX = 4096  # NUL included: 4095 bytes is the longest path the kernel accepts
+FULLPATH_SIZE = 1024
+
+
+def opened_in_child(
+    recorder, body: str, filter: str = "", without: tuple[str, ...] = ()
+) -> tuple[list, str]:
+    """Runs `body` in a child with a fresh comm; (its events under `filter` too, its stdout)."""
+    comm = comm_name()
+    out: list[str] = []
+    events = recorder(
+        "open",
+        lambda: out.append(run_python(comm, body).stdout),
+        filter=",".join(term for term in (f"comm:{comm}", filter) if term),
+        without_helpers=without,
+    )
+    return events, out[0]
+
+
+@pytest.mark.parametrize("length", [PATH_MAX - 2, PATH_MAX - 1, PATH_MAX])
+def test_path_at_its_bound_is_whole_and_beyond_it_cut_with_a_marker(recorder, tmp_path, length):
+    target = tmp_path / "secret"
+    target.write_text("")
+    path = "/" * (length - len(str(target))) + str(target)
+    body = f"""
+try:
+    print(os.open({path!r}, os.O_RDONLY))
+except OSError as exc:
+    print(-exc.errno)
+"""
+    # The filter a user would write for that file sees the open (if the path is whole).
+    events, stdout = opened_in_child(
+        recorder, body, filter="path:~secret" if length < PATH_MAX else ""
+    )
+    assert len(events) == 1
+    event = events[0]
+    if length < PATH_MAX:
+        assert (event.fd, event.err) == (int(stdout), 0)
+        assert (event.path, event.path_truncated) == (path, False)
+        assert (event.fullpath, event.fullpath_truncated) == (str(target), False)
+    else:
+        assert int(stdout) == -36 and event.get("errname") == "ENAMETOOLONG"
+        assert event.path_truncated is True
+        assert event.path == path[: PATH_MAX - 1] + " [...]"
+        assert event.fullpath == ""
+
+
+@pytest.mark.parametrize("length", [FULLPATH_SIZE - 1, FULLPATH_SIZE, FULLPATH_SIZE + 1])
+def test_fullpath_at_its_bound_is_whole_and_beyond_it_cut_with_a_marker(recorder, tmp_path, length):
+    directory = str(tmp_path)
+    while len(directory) < length - 2:
+        directory += "/" + "d" * min(200, length - 2 - len(directory) - 1)
+    target = Path(directory) / ("f" * (length - len(directory) - 1))
+    assert len(str(target)) == length
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("")
+    body = f"print(os.open({str(target)!r}, os.O_RDONLY))"
+    events, stdout = opened_in_child(recorder, body)
+    assert [e.fd for e in events] == [int(stdout)]
+    event = events[0]
+    assert event.path == str(target)
+    if length <= FULLPATH_SIZE:
+        assert (event.fullpath, event.fullpath_truncated) == (str(target), False)
+    else:
+        # Whole components nearest the file are kept; the marker stands for the rest.
+        assert event.fullpath_truncated is True
+        assert event.fullpath.startswith("[...]/")
+        assert str(target).endswith(event.fullpath.removeprefix("[...]"))
+
+
+def test_fullpath_is_the_file_opened_even_when_another_thread_rewrites_the_path(
+    recorder, tmp_path, without
+):
+    """A thread flips the path buffer between two names while another opens it.
+
+    PATH (read from the task's memory at exit) can name the other file; FULLPATH
+    (from the descriptor, in the kernel) always names the file really opened,
+    which the child learns from /proc/self/fd.
+    """
+    first, second = tmp_path / "file-one", tmp_path / "file-two"
+    first.write_text("")
+    second.write_text("")
+    body = f"""
+import ctypes, threading
+libc = ctypes.CDLL(None, use_errno=True)
+names = [{str(first)!r}.encode(), {str(second)!r}.encode()]
+buf = ctypes.create_string_buffer(names[0])
+done = False
+def flip():
+    i = 0
+    while not done:
+        i ^= 1
+        ctypes.memmove(buf, names[i], len(names[i]))
+threading.Thread(target=flip).start()
+seen = []
+for _ in range(3000):
+    fd = libc.open(buf, os.O_RDONLY)
+    seen.append((fd, os.readlink(f"/proc/self/fd/{{fd}}")))
+    os.close(fd)
+done = True
+for fd, path in seen:
+    print(fd, path)
+"""
+    events, stdout = opened_in_child(recorder, body, filter="path:~file-", without=without)
+    truth = [line.split(" ", 1)[1] for line in stdout.splitlines()]
+    opens = [e for e in events if e.fd >= 0]
+    assert len(opens) == len(truth) == 3000
+    assert [e.fullpath for e in opens] == truth
+    # The race is real: PATH named the other file for some of these opens (~250 here).
+    assert sum(e.path != e.fullpath for e in opens) > 0
