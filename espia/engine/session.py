@@ -105,6 +105,7 @@ class Session:
 
     def start(self) -> None:
         """Starts following containers, then loads and attaches the gadget."""
+        self.run.require_privileges()  # the gadget's own needs are reported first
         key = self.schema.join_key()
         if key is not None and self.containers.enabled:
             kind, attribute = key
