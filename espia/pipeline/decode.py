@@ -103,6 +103,13 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
     tail: Leaf | None = None
     if leaves and leaves[-1].scalar in _STRING_TAILS:
         tail = leaves.pop()
+    # A path walked in the kernel right before the tail, with a <name>_size member,
+    # is packed: the record holds only its used bytes, the tail right after them.
+    names = {leaf.name: i for i, leaf in enumerate(leaves)}
+    packed: Leaf | None = None
+    last = leaves[-1] if leaves else None
+    if tail and last and "gadget_path_components" in last.typedefs and f"{last.name}_size" in names:
+        packed = leaves.pop()
     fmt = ["<"]
     position = 0
     for leaf in leaves:
@@ -130,9 +137,19 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
         lines.append(f"    e.{attribute(leaf.name)} = {_call(convert, value)}")
         if convert == "_strings[]" and leaf.name in truncation:
             lines.append(f"    if v[{truncation[leaf.name]}]: e.{attribute(leaf.name)} += _CUT")
+    start = f"off + {tail.offset}" if tail is not None else ""
+    if packed is not None:
+        at, t = f"off + {packed.offset}", truncation.get(packed.name)
+        lines.append(f"    n = v[{names[packed.name + '_size']}]")
+        raw = f"buf[{at}:{at} + n]"
+        whole = (
+            f"_paths[{raw}]" if t is None else f"(_path({raw}, True) if v[{t}] else _paths[{raw}])"
+        )
+        lines.append(f'    e.{attribute(packed.name)} = {whole} if n else ""')
+        start = f"{at} + n"
     if tail is not None:
         convert = _converter(tail, kinds.get(tail.name, ValueKind.STR))
-        value = f"buf[off + {tail.offset}:off + length]"
+        value = f"buf[{start}:off + length]"
         if convert in _MARKS_TRUNCATION and tail.name in truncation:
             value += f", v[{truncation[tail.name]}]"
         lines.append(f"    e.{attribute(tail.name)} = {_call(convert, value)}")
@@ -153,6 +170,7 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
             "_string_list": string_list,
             "_path": path_components,
             "_CUT": TRUNCATED_MARKER,
+            "_paths": Memo(path_components),
             "_NO_CONTAINER": NO_CONTAINER,
             **{f"_{name}": t.decode for name, t in SEMANTIC_TYPES.items() if t.decode},
         },

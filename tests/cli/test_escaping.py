@@ -32,7 +32,9 @@ def names(tmp_path) -> dict[str, bytes]:
 
 def test_columns_tell_an_escape_from_its_text(tmp_path):
     paths = names(tmp_path)
-    code, lines, err = run_with([], opens_bytes(*paths.values()), comm_name())
+    code, lines, err = run_with(
+        ["-o", "columns=comm,path"], opens_bytes(*paths.values()), comm_name()
+    )
     assert code == 0, err
     base = str(tmp_path)
     shown = {line.split()[-1] for line in lines if base in line}

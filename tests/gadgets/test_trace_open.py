@@ -251,10 +251,16 @@ done = True
 for fd, path in seen:
     print(fd, path)
 """
-    events, stdout = opened_in_child(recorder, body, filter="path:~file-", without=without)
-    truth = [line.split(" ", 1)[1] for line in stdout.splitlines()]
-    opens = [e for e in events if e.fd >= 0]
-    assert len(opens) == len(truth) == 3000
-    assert [e.fullpath for e in opens] == truth
-    # The race is real: PATH named the other file for some of these opens (~250 here).
-    assert sum(e.path != e.fullpath for e in opens) > 0
+    swapped = 0
+    # The race is real: PATH names the other file for some opens (~250 of 3000 here);
+    # on a busy machine a round can miss it, so a few rounds are allowed.
+    for _ in range(5):
+        events, stdout = opened_in_child(recorder, body, filter="path:~file-", without=without)
+        truth = [line.split(" ", 1)[1] for line in stdout.splitlines()]
+        opens = [e for e in events if e.fd >= 0]
+        assert len(opens) == len(truth) == 3000
+        assert [e.fullpath for e in opens] == truth
+        swapped += sum(e.path != e.fullpath for e in opens)
+        if swapped:
+            break
+    assert swapped > 0

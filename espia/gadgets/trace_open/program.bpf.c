@@ -39,6 +39,12 @@ struct event {
 	gadget_file_mode mode;
 	gadget_truncated fullpath_truncated;
 	gadget_truncated path_truncated;
+	/*
+	 * FULLPATH is packed (types.h): the record holds its fullpath_size used
+	 * bytes, then PATH, so that a failed open (no file: 0 bytes) or a short
+	 * path costs a short record.
+	 */
+	__u16 fullpath_size;
 	gadget_path_components fullpath[FULLPATH_SIZE];
 	char path[PATH_MAX];
 };
@@ -123,7 +129,8 @@ static __always_inline int leave(enum open_call call, long ret)
 	struct open_args from_regs = {}, *args;
 	struct pt_regs *regs;
 	struct event *e;
-	__u64 uid_gid, size;
+	__u64 uid_gid, size, packed; /* 64 bits: the register checked is the one passed */
+	char *path;
 	long len;
 
 	if (gadget_helper_task_pt_regs) {
@@ -160,23 +167,28 @@ static __always_inline int leave(enum open_call call, long ret)
 	e->flags = args->flags;
 	e->mode = args->mode;
 	e->fullpath_truncated = 0;
-	e->fullpath[0] = e->fullpath[1] = '\0'; /* no file: no path (path.bpf.h) */
-	if (ret >= 0)
-		gadget_file_path_components(gadget_fd_file(ret), e->fullpath, FULLPATH_SIZE,
-					    &e->fullpath_truncated);
 	e->path_truncated = 0;
+	packed = 0;
+	if (ret >= 0)
+		packed = gadget_file_path_components(gadget_fd_file(ret), e->fullpath,
+						     FULLPATH_SIZE, &e->fullpath_truncated);
+	/* Bounds the verifier can follow, on the very registers passed on. */
+	asm volatile("" : "+r"(packed));
+	if (packed > FULLPATH_SIZE)
+		packed = FULLPATH_SIZE;
+	e->fullpath_size = packed;
 	/* Whole up to 4095 bytes, the longest path the kernel accepts; cut beyond. */
-	len = gadget_read_user_str(e->path, sizeof(e->path), args->path, &e->path_truncated);
+	path = e->fullpath + packed;
+	len = gadget_read_user_str(path, PATH_MAX, args->path, &e->path_truncated);
 	if (len < 1) {
 		len = 1;
-		e->path[0] = '\0';
+		path[0] = '\0';
 	}
-	/* Check the bound on the very register passed on (the verifier needs it). */
 	size = len;
 	asm volatile("" : "+r"(size));
 	if (size > PATH_MAX)
 		size = PATH_MAX;
-	gadget_output(&events, e, offsetof(struct event, path) + size);
+	gadget_output(&events, e, offsetof(struct event, fullpath) + packed + size);
 out:
 	if (!gadget_helper_task_pt_regs)
 		bpf_map_delete_elem(&inflight, &tid);

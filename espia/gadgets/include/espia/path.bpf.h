@@ -15,7 +15,7 @@
 #ifndef __ESPIA_PATH_BPF_H
 #define __ESPIA_PATH_BPF_H
 
-/* Steps of the walk: up to 32 components and 8 mount points crossed. */
+/* Steps of the walk (a component, or a mount point crossed): 32 + 8 = 40. */
 #define GADGET_PATH_DEPTH 32
 #define GADGET_PATH_MOUNTS 8
 
@@ -26,8 +26,10 @@
  * never written since each read is bounded by the room actually left.
  * An empty component (a second NUL) ends the list, unless the list fills
  * `buf` exactly.  The root (no component) is written "\0/", to tell it from
- * an absent path, which a caller leaves as "\0\0".  Returns the bytes written; sets *truncated if the path did
- * not fit (too long, or deeper than GADGET_PATH_DEPTH).
+ * an absent path, which a caller leaves as "\0\0".  Returns the bytes the
+ * list occupies (its end included: a packed member is sent as that many,
+ * see types.h); sets *truncated if the path did not fit (too long, or more
+ * steps than the walk takes).
  */
 static __always_inline __u32 gadget_path_components_of(struct path *path, char *buf,
 						       __u32 size, __u8 *truncated)
@@ -82,15 +84,20 @@ static __always_inline __u32 gadget_path_components_of(struct path *path, char *
 		off += len;
 		dentry = parent;
 	}
-	if (i == GADGET_PATH_DEPTH + GADGET_PATH_MOUNTS)
+	/* Out of steps: whole only if the next step would have found the root. */
+	if (i == GADGET_PATH_DEPTH + GADGET_PATH_MOUNTS &&
+	    dentry != BPF_CORE_READ(dentry, d_parent) &&
+	    !(dentry == BPF_CORE_READ(vfsmnt, mnt_root) && BPF_CORE_READ(mnt, mnt_parent) == mnt))
 		*truncated = 1;
 	if (off == 0) {
 		buf[1] = '/'; /* no component: the root, told apart from no path at all */
 		buf[0] = '\0';
-	} else if (off < size) {
-		buf[off & (size - 1)] = '\0';
+		return 2;
 	}
-	return off;
+	if (off >= size)
+		return size;
+	buf[off & (size - 1)] = '\0';
+	return off + 1;
 }
 
 /* The components of the path `file` was opened at (see above). */

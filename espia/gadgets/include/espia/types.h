@@ -52,6 +52,13 @@ typedef __u8 gadget_truncated;
  * user space reverses it (see path.bpf.h).
  */
 typedef char gadget_path_components;
+/*
+ * Packed: a gadget_path_components member right before the event's last one
+ * (its variable-length tail), with a __u16 member <name>_size, occupies only
+ * <name>_size bytes of the record and the tail follows right after them
+ * (0 bytes: no path at all).  The program writes the tail at that offset and
+ * sends the record cut there, so an absent or short path costs no room.
+ */
 
 /*
  * An IP address, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), so that one field
