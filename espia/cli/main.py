@@ -6,8 +6,8 @@ Exit codes: 0 done (Ctrl-C included), 1 runtime error, 2 usage error.
 from __future__ import annotations
 
 # Ctrl-C can come while Python is still importing (logging alone takes tens of
-# ms): from here on it ends espia quietly, as Ctrl-C does later; main() then
-# hands SIGINT back to Python's handling.  So this goes before any other import.
+# ms): until this module is loaded it ends espia quietly, as Ctrl-C does later
+# (main() handles KeyboardInterrupt).  So this goes before any other import.
 import signal
 
 
@@ -15,7 +15,7 @@ def _quiet_interrupt(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-signal.signal(signal.SIGINT, _quiet_interrupt)
+_interrupt_handler = signal.signal(signal.SIGINT, _quiet_interrupt)
 
 import gc  # noqa: E402
 import logging  # noqa: E402
@@ -112,10 +112,15 @@ def _open_output() -> _Output:
     return _Output(stream)
 
 
-def _silence_stdout() -> None:
-    """Points fd 1 at /dev/null, so that Python's last flush at exit cannot fail again."""
+def _silence_stdout(stream: Any) -> None:
+    """Points `stream`'s descriptor at /dev/null, so that Python's last flush at exit
+    cannot fail again (nothing to do for a closed stdout or a caller's buffer)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
+    os.dup2(devnull, fd)
     os.close(devnull)
 
 
@@ -139,21 +144,20 @@ def _tune_gc() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     stdout = sys.stdout
     try:
         sys.stdout = _open_output()  # type: ignore[assignment]
         return _main(argv)
     except EspiaError as error:
-        if isinstance(error, OutputError) and stdout is not None:
-            _silence_stdout()
+        if isinstance(error, OutputError):
+            _silence_stdout(stdout)
         _print_error(error)
         return error.exit_code
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:
         # The reader went away (`| head`): not an error; keep Python quiet at exit.
-        _silence_stdout()
+        _silence_stdout(stdout)
         return 0
     finally:
         sys.stdout = stdout
@@ -182,6 +186,10 @@ def _main(argv: list[str] | None) -> int:
     logger.propagate = False
     return _dispatch(args)
 
+
+# Loaded: from here on main() handles Ctrl-C (KeyboardInterrupt), and a program that
+# imports this module keeps its own handler.
+signal.signal(signal.SIGINT, _interrupt_handler or signal.default_int_handler)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -85,8 +85,10 @@ def _effective_capabilities() -> int:
 def _tracefs_readable() -> bool:
     """tracefs is root's only (0700): another user needs CAP_DAC_READ_SEARCH to find
     tracepoints there.  Asked with this process's effective rights and capabilities."""
-    root = TRACEFS if TRACEFS.exists() else Path("/sys/kernel/debug/tracing")
-    return os.access(root, os.R_OK | os.X_OK, effective_ids=True)
+    for root in (TRACEFS, Path("/sys/kernel/debug/tracing")):
+        if root.exists():
+            return os.access(root, os.R_OK | os.X_OK, effective_ids=True)
+    return True  # not mounted: tracefs() mounts it, or says why it cannot
 
 
 def needed_capabilities(sections: Iterable[str]) -> dict[Capability, str]:
@@ -107,7 +109,7 @@ def needed_capabilities(sections: Iterable[str]) -> dict[Capability, str]:
     return {cap: needed[cap] for cap in _ORDER if cap in needed}
 
 
-def require_privileges(what: str = "espia", sections: Iterable[str] = ()) -> None:
+def require_privileges(what: str, sections: Iterable[str]) -> None:
     """Raises PrivilegeError naming each capability `what` (a gadget) lacks, and why."""
     effective = _effective_capabilities()
 
