@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -218,47 +219,91 @@ def test_fullpath_at_its_bound_is_whole_and_beyond_it_cut_with_a_marker(recorder
         assert str(target).endswith(event.fullpath.removeprefix("[...]"))
 
 
+# Two threads: one flips the path buffer between two names as fast as it can, the
+# other opens it and asks the kernel (/proc/self/fd) which file it got.  In C, so
+# that the flips are fast enough to land inside the opens on a busy machine.
+SWAPPER = r"""
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static char buf[4096];
+static const char *names[2];
+static volatile int done;
+
+static void *flip(void *unused)
+{
+	size_t n = strlen(names[0]) + 1;
+	for (int i = 0; !done; i ^= 1)
+		memcpy(buf, names[i], n);
+	return unused;
+}
+
+int main(int argc, char **argv)
+{
+	char link[64], target[4096];
+	pthread_t thread;
+
+	prctl(PR_SET_NAME, argv[1], 0, 0, 0);
+	names[0] = argv[2];
+	names[1] = argv[3];
+	strcpy(buf, names[0]);
+	pthread_create(&thread, NULL, flip, NULL);
+	for (int i = 0; i < atoi(argv[4]); i++) {
+		int fd = open(buf, O_RDONLY);
+		ssize_t len;
+
+		if (fd < 0) {
+			printf("-1 -\n"); /* a torn name: no such file */
+			continue;
+		}
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		len = readlink(link, target, sizeof(target) - 1);
+		target[len < 0 ? 0 : len] = 0;
+		printf("%d %s\n", fd, target);
+		close(fd);
+	}
+	done = 1;
+	pthread_join(thread, NULL);
+	return 0;
+}
+"""
+
+
 def test_fullpath_is_the_file_opened_even_when_another_thread_rewrites_the_path(
     recorder, tmp_path, without
 ):
-    """A thread flips the path buffer between two names while another opens it.
-
-    PATH (read from the task's memory at exit) can name the other file; FULLPATH
-    (from the descriptor, in the kernel) always names the file really opened,
-    which the child learns from /proc/self/fd.
-    """
+    """PATH (read from the task's memory at exit) can name the other file; FULLPATH
+    (from the descriptor, in the kernel) always names the file really opened."""
     first, second = tmp_path / "file-one", tmp_path / "file-two"
     first.write_text("")
     second.write_text("")
-    body = f"""
-import ctypes, threading
-libc = ctypes.CDLL(None, use_errno=True)
-names = [{str(first)!r}.encode(), {str(second)!r}.encode()]
-buf = ctypes.create_string_buffer(names[0])
-done = False
-def flip():
-    i = 0
-    while not done:
-        i ^= 1
-        ctypes.memmove(buf, names[i], len(names[i]))
-threading.Thread(target=flip).start()
-seen = []
-for _ in range(3000):
-    fd = libc.open(buf, os.O_RDONLY)
-    seen.append((fd, os.readlink(f"/proc/self/fd/{{fd}}")))
-    os.close(fd)
-done = True
-for fd, path in seen:
-    print(fd, path)
-"""
+    source = tmp_path / "swapper.c"
+    source.write_text(SWAPPER)
+    binary = tmp_path / "swapper"
+    subprocess.run(["clang", "-O2", "-pthread", "-o", binary, source], check=True)
+    comm = comm_name()
+    out: list[str] = []
+
+    def workload():
+        argv = [binary, comm, first, second, "3000"]
+        out.append(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+
     swapped = 0
-    # The race is real: PATH names the other file for some opens (~250 of 3000 here);
-    # on a busy machine a round can miss it, so a few rounds are allowed.
+    # The race is real: PATH names the other file for some opens; a round on a busy
+    # machine can miss it, so a few rounds are allowed.
     for _ in range(5):
-        events, stdout = opened_in_child(recorder, body, filter="path:~file-", without=without)
-        truth = [line.split(" ", 1)[1] for line in stdout.splitlines()]
+        out.clear()
+        events = recorder(
+            "open", workload, filter=f"comm:{comm},path:~file-", without_helpers=without
+        )
+        truth = [line.split(" ", 1)[1] for line in out[0].splitlines() if line[0] != "-"]
         opens = [e for e in events if e.fd >= 0]
-        assert len(opens) == len(truth) == 3000
+        assert len(opens) == len(truth) > 2000
         assert [e.fullpath for e in opens] == truth
         swapped += sum(e.path != e.fullpath for e in opens)
         if swapped:
