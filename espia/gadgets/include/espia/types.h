@@ -44,7 +44,11 @@ typedef __u16 gadget_file_mode;
  * quoted argument can never look like).
  */
 typedef char gadget_string_list;
-/* Non-zero when a bounded copy (args, a path) was cut short (see above). */
+/*
+ * Non-zero when a bounded copy was cut short; named <field>_truncated after the
+ * member it marks, which is then shown with a marker: a string list or a char
+ * array ends with " [...]", a gadget_path_components starts with "[...]/".
+ */
 typedef __u8 gadget_truncated;
 /*
  * A path as NUL-separated components from the leaf up to the root, ended by
