@@ -210,7 +210,7 @@ def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> Eve
     """Reads the event struct from `btf` and makes the gadget's fields and Event class.
 
     `extra` are the fields enrichment stages add (container, pod...); they
-    come first, as the K8S columns do in the seed's outputs.
+    come first, as the K8S columns do in every output.
     """
     tracer = find_tracer(btf, str(spec.object_path))
     typed = [name for name, options in spec.field_options.items() if "type" in options]

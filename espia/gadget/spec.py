@@ -33,7 +33,7 @@ DESCRIPTION = "gadget.yaml"
 
 # Options gadget.yaml may set on a field ("type" only for a gadget with a source).
 FIELD_OPTIONS = {"description", "hidden", "width", "right", "type"}
-# Categories whose JSON output is one list per batch (SPEC: per interval, per snapshot).
+# Categories whose JSON output is one list per batch (one per interval, per snapshot).
 LIST_CATEGORIES = {"snapshot", "top"}
 
 
