@@ -134,7 +134,6 @@ class ContainerCollection:
         from espia.engine.local import LocalRun, RunOptions
         from espia.gadget.spec import GadgetSpec
 
-
         self._cgroups = CgroupTable(features.cgroup2_root())
         tracker = LocalRun(
             GadgetSpec.from_folder(TRACKER_DIR), RunOptions(buffer_size=TRACKER_BUFFER)

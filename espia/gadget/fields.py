@@ -6,10 +6,10 @@ rendering, its default visibility and the in-kernel filter it can use.  So a
 user gadget that declares ``gadget_errno err`` gets ERR and ERRNAME exactly
 like the built-in ones, without a line of Python.
 
-Every field is read with a Python expression over an event ``e`` (``e.pid``,
-``e.container.k8s.pod``).  Stages compile those expressions into one
-function each (see ``espia.pipeline``), which keeps the per-event path free
-of dictionary lookups and per-field calls.
+Every field is read along a path of attributes from its event (``("pid",)``,
+``("container", "k8s", "pod")``).  Stages turn the paths of the fields they
+use into one generated function each (see ``espia._codegen``), which keeps
+the per-event path free of dictionary lookups and per-field calls.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class ValueKind(Enum):
 class Field:
     """One field of a gadget's events.
 
-    ``expr`` reads the raw value from an event ``e``.  ``render`` turns the raw
+    ``path`` leads from the event to the raw value, one attribute after
+    another (a value, not source: generators turn it into code).  ``render`` turns the raw
     value into text for columns, regex filters and (when ``json_text``) JSON;
     without it the text is ``str(value)``.  ``untrusted`` strings come from the
     traced system and are escaped before they reach a terminal.  ``kernel``
@@ -49,7 +50,7 @@ class Field:
     """
 
     name: str
-    expr: str
+    path: tuple[str, ...]
     kind: ValueKind
     description: str = ""
     render: Callable[[Any], str] | None = None
@@ -203,26 +204,26 @@ def latency_text(nanoseconds: int) -> str:
     return f"{nanoseconds / 1e6:.3f}ms" if nanoseconds else ""
 
 
-# What a gadget_dns_message member becomes ("{}" is the parsed DnsMessage).
+# What a gadget_dns_message member becomes (paths from the parsed DnsMessage).
 DNS_FIELDS = (
-    Field("id", "{}.id", ValueKind.INT, "DNS message id", hidden=True, width=5, right=True),
-    Field("qr", "{}.qr", ValueKind.STR, "Q for a query, R for a response", width=2),
-    Field("qtype", "{}.qtype", ValueKind.STR, "Type of the question (A, AAAA...)", width=5),
-    Field("name", "{}.name", ValueKind.STR, "Name asked about", width=30, untrusted=True),
+    Field("id", ("id",), ValueKind.INT, "DNS message id", hidden=True, width=5, right=True),
+    Field("qr", ("qr",), ValueKind.STR, "Q for a query, R for a response", width=2),
+    Field("qtype", ("qtype",), ValueKind.STR, "Type of the question (A, AAAA...)", width=5),
+    Field("name", ("name",), ValueKind.STR, "Name asked about", width=30, untrusted=True),
     Field(
         "rcode",
-        "{}.rcode",
+        ("rcode",),
         ValueKind.STR,
         "Response code (NOERROR, NXDOMAIN...); UNANSWERED for the record of a query "
         "that got no response within 5 s (or by the end of the trace)",
         width=10,
     ),
     Field(
-        "numanswers", "{}.numanswers", ValueKind.INT, "Answers in a response", width=10, right=True
+        "numanswers", ("numanswers",), ValueKind.INT, "Answers in a response", width=10, right=True
     ),
     Field(
         "nameserver",
-        "{}.nameserver",
+        ("nameserver",),
         ValueKind.STR,
         "Address of the server side of the exchange",
         hidden=True,
@@ -230,7 +231,7 @@ DNS_FIELDS = (
     ),
     Field(
         "latency",
-        "{}.latency",
+        ("latency",),
         ValueKind.INT,
         "Time from the query to this response (ns in JSON); for an UNANSWERED record, "
         "how long it waited",
@@ -241,7 +242,7 @@ DNS_FIELDS = (
     ),
     Field(
         "addresses",
-        "{}.addresses",
+        ("addresses",),
         ValueKind.STR,
         "A and AAAA answers, comma-separated",
         hidden=True,
@@ -273,13 +274,13 @@ class SemanticType:
         stage: str | None = None,
         **presentation: Any,
     ) -> None:
-        self.look = Field("", "", kind, **presentation)
+        self.look = Field("", (), kind, **presentation)
         # A companion field "<name><suffix>" computed from this one (ERR -> ERRNAME).
         self.companion = companion
         # Turns the raw member (bytes for arrays and structs) into the event's value.
         self.decode = decode
-        # The fields this member becomes instead of one of its own; "{}" in their
-        # expressions stands for the member's value (a DNS message -> QR, NAME...).
+        # The fields this member becomes instead of one of its own; their paths
+        # start at the member's value (a DNS message -> QR, NAME...).
         self.expand = expand
         # "module:Class" of the pipeline stage events with such a member need (an
         # Operator built from the schema); the engine adds it (espia.pipeline.semantic).
@@ -331,9 +332,7 @@ SEMANTIC_TYPES: dict[str, SemanticType] = {
     "gadget_ip_proto": SemanticType(
         ValueKind.INT, render=ip_protocol, json_text=True, hidden=True, width=5
     ),
-    "gadget_packet_type": SemanticType(
-        ValueKind.INT, render=packet_type, json_text=True, width=9
-    ),
+    "gadget_packet_type": SemanticType(ValueKind.INT, render=packet_type, json_text=True, width=9),
     "gadget_dns_message": SemanticType(
         ValueKind.STR, decode=dns.parse, expand=DNS_FIELDS, stage="espia.pipeline.dns:DnsPairing"
     ),

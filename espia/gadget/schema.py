@@ -12,13 +12,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from espia.ebpf.btf import Btf, Kind, Leaf, Scalar
 from espia.errors import LoadError, UsageError
 from espia.gadget.event import Event
 from espia.gadget.fields import SEMANTIC_TYPES, Field, SemanticType, ValueKind
 from espia.gadget.spec import GadgetSpec
-from espia.pipeline._codegen import getter
 
 TRACER_PREFIX = "gadget_tracer__"
 
@@ -87,7 +87,7 @@ def _plain(leaf: Leaf) -> SemanticType:
 
 
 def _field(leaf: Leaf, semantic: SemanticType, options: dict[str, object]) -> Field:
-    base = semantic.look.with_options(name=leaf.name, expr=f"e.{attribute(leaf.name)}")
+    base = semantic.look.with_options(name=leaf.name, path=(attribute(leaf.name),))
     return base.with_options(**options) if options else base
 
 
@@ -144,9 +144,7 @@ def _member_fields(leaf: Leaf, semantic: SemanticType, spec: GadgetSpec) -> list
     field = _field(leaf, semantic, options)
     if semantic.expand:
         return [
-            part.with_options(
-                expr=part.expr.format(field.expr), **spec.field_options.get(part.name, {})
-            )
+            part.with_options(path=field.path + part.path, **spec.field_options.get(part.name, {}))
             for part in semantic.expand
         ]
     if not semantic.companion:
@@ -154,7 +152,7 @@ def _member_fields(leaf: Leaf, semantic: SemanticType, spec: GadgetSpec) -> list
     suffix, render = semantic.companion
     companion = Field(
         name=f"{leaf.name}{suffix}",
-        expr=field.expr,
+        path=field.path,
         kind=ValueKind.STR,
         description=f"{field.header} by name",
         render=render,
@@ -268,7 +266,7 @@ def _event_class(spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field
     """OpenEvent & co: slots for the members, annotated with their Python types."""
     name = "".join(part.capitalize() for part in spec.name.replace("-", "_").split("_")) + "Event"
     slots = tuple(attribute(leaf.name) for leaf in leaves)
-    kinds = {attribute(f.name): f.kind for f in fields if f.expr == f"e.{attribute(f.name)}"}
+    kinds = {f.path[0]: f.kind for f in fields if f.path == (attribute(f.name),)}
     cls = type(
         name,
         (Event,),
@@ -280,5 +278,5 @@ def _event_class(spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field
             "fields": fields,
         },
     )
-    cls._getters = tuple((field, getter(field.expr)) for field in fields)
+    cls._getters = tuple((field, attrgetter(".".join(field.path))) for field in fields)
     return cls

@@ -13,13 +13,13 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from espia._codegen import access, compile_function
 from espia.containers.model import NO_CONTAINER
 from espia.ebpf.btf import Leaf, Scalar
 from espia.errors import EspiaError
 from espia.gadget.event import Event
 from espia.gadget.fields import SEMANTIC_TYPES, Memo, ValueKind, quote_args
 from espia.gadget.schema import EventSchema, attribute, semantic_typedef
-from espia.pipeline._codegen import compile_function
 
 _UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _SIGNED = {1: "b", 2: "h", 4: "i", 8: "q"}
@@ -118,13 +118,13 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
         value = f"v[{i}]"
         if convert == "_string_list" and leaf.name in truncation:
             value = f"v[{i}], v[{truncation[leaf.name]}]"
-        lines.append(f"    e.{attribute(leaf.name)} = {_call(convert, value)}")
+        lines.append(f"    {access((attribute(leaf.name),))} = {_call(convert, value)}")
     if tail is not None:
         convert = _converter(tail, kinds.get(tail.name, ValueKind.STR))
         value = f"buf[off + {tail.offset}:off + length]"
         if convert == "_string_list" and tail.name in truncation:
             value += f", v[{truncation[tail.name]}]"
-        lines.append(f"    e.{attribute(tail.name)} = {_call(convert, value)}")
+        lines.append(f"    {access((attribute(tail.name),))} = {_call(convert, value)}")
     lines.append("    e.container = _NO_CONTAINER")
     lines.append("    return e")
     return compile_function(
@@ -142,4 +142,5 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
             "_NO_CONTAINER": NO_CONTAINER,
             **{f"_{name}": t.decode for name, t in SEMANTIC_TYPES.items() if t.decode},
         },
+        label=f"{schema.spec.title} decode",
     )

@@ -25,11 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from espia._codegen import access, compile_function
 from espia.errors import UsageError
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
 from espia.gadget.schema import EventSchema
-from espia.pipeline._codegen import compile_function
 
 # Longest spellings first, so that ":!~" is not read as ":!" + "~...".
 _OPERATORS = (
@@ -114,7 +114,7 @@ def _number(term: Term) -> int | None:
 
 
 def _compile_term(term: Term, field: Field, index: int, scope: dict[str, Any]) -> str:
-    raw = f"({field.expr})"
+    raw = access(field.path)
     text = raw if field.kind is ValueKind.STR and not field.render else f"_text{index}({raw})"
     if field.render or field.kind is not ValueKind.STR:
         scope[f"_text{index}"] = field.text
@@ -180,7 +180,8 @@ def compile_filter(text: str | None, schema: EventSchema) -> Filter:
                 continue
             kernel[field.kernel] = pushed
     source = "def keep(e):\n    return " + " and ".join(f"({t})" for t in tests) + "\n"
-    return Filter(terms, compile_function("keep", source, scope), kernel)
+    keep = compile_function("keep", source, scope, label=f"{schema.spec.title} filter")
+    return Filter(terms, keep, kernel)
 
 
 def _kernel_value(term: Term, field: Field) -> int | str | None:
