@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
+from espia._codegen import is_identifier
 from espia.ebpf.btf import Btf, Kind, Leaf, Scalar
 from espia.errors import LoadError, UsageError
 from espia.gadget.event import Event
@@ -218,8 +219,39 @@ def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> Eve
             f"a gadget with a program come from its struct {tracer.struct_name}"
         )
     leaves = tuple(btf.flatten(tracer.struct_id))
+    _check_names(tracer, leaves, str(spec.object_path))
     semantics = [_semantic(leaf) or _plain(leaf) for leaf in leaves]
     return _schema(spec, tracer, leaves, btf.size(tracer.struct_id), extra, semantics)
+
+
+# Attributes every Event has: a member may not take their place.
+_RESERVED = frozenset(name for name in dir(Event) if not name.startswith("__"))
+
+
+def _check_names(tracer: Tracer, leaves: tuple[Leaf, ...], source: str) -> None:
+    """Refuses names from BTF that generated code could not hold as they are.
+
+    Member names become attributes in generated source (``e.path = ...``),
+    and BTF is whatever the object's author wrote: a name that is not a
+    plain identifier could turn that source into other code, in a process
+    that runs as root.  So every name is checked here, before any code is
+    generated from it.
+    """
+    if not is_identifier(tracer.struct_name):
+        raise LoadError(
+            f"read {source}: struct name {tracer.struct_name!r} is not a plain identifier"
+        )
+    for leaf in leaves:
+        if not all(is_identifier(part) for part in leaf.name.split(".")):
+            raise LoadError(
+                f"read {source}: member {leaf.name!r} of struct {tracer.struct_name} is not a plain "
+                "identifier (ASCII letters, digits and _, not a Python keyword)"
+            )
+        if attribute(leaf.name) in _RESERVED:
+            raise LoadError(
+                f"read {source}: member {leaf.name!r} of struct {tracer.struct_name} takes "
+                "the name of an attribute every event has; rename it"
+            )
 
 
 # The plain types a sourced gadget's gadget.yaml may give a field.
@@ -238,6 +270,10 @@ def build_source_schema(spec: GadgetSpec, extra: Iterable[Field] = ()) -> EventS
     """
     leaves, semantics = [], []
     for name, options in spec.field_options.items():
+        if not is_identifier(name) or name in _RESERVED:
+            raise LoadError(
+                f"read {spec.folder}/gadget.yaml: field name {name!r} is not a plain identifier"
+            )
         kind = str(options.get("type", ""))
         semantic = SEMANTIC_TYPES.get(kind) or _PLAIN_TYPES.get(kind)
         if semantic is None:
