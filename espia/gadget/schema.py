@@ -244,8 +244,8 @@ def _check_names(tracer: Tracer, leaves: tuple[Leaf, ...], source: str) -> None:
     for leaf in leaves:
         if not all(is_identifier(part) for part in leaf.name.split(".")):
             raise LoadError(
-                f"read {source}: member {leaf.name!r} of struct {tracer.struct_name} is not a plain "
-                "identifier (ASCII letters, digits and _, not a Python keyword)"
+                f"read {source}: member {leaf.name!r} of struct {tracer.struct_name} is not "
+                "a plain identifier (ASCII letters, digits and _, not a Python keyword)"
             )
         if attribute(leaf.name) in _RESERVED:
             raise LoadError(
