@@ -34,7 +34,11 @@ def _find(fields: tuple[Field, ...], name: str) -> Field:
 def select_columns(
     fields: tuple[Field, ...], default: list[str], request: str
 ) -> tuple[Field, ...]:
-    """Applies `columns=a,b` (exactly these) or `columns=+a,-b` (change the defaults)."""
+    """Applies `columns=a,b` (exactly these) or `columns=+a,-b` (change the defaults).
+
+    An added column goes before the defaults' trailing wide columns (see
+    _before_wide); a listed order is kept as it is.
+    """
     names = [n.strip() for n in request.split(",") if n.strip()]
     if not names:
         return tuple(_find(fields, n) for n in default)
@@ -50,12 +54,22 @@ def select_columns(
         field = _find(fields, name[1:])
         if name[0] == "+":
             if field not in chosen:
-                chosen.append(field)
+                chosen.insert(_before_wide(chosen, field), field)
         elif field in chosen:
             chosen.remove(field)
     if not chosen:
         raise UsageError(f"columns {request!r}: no column left to show")
     return tuple(chosen)
+
+
+def _before_wide(chosen: list[Field], added: Field) -> int:
+    """Where an added column goes: before the trailing wide ones (PATH, ARGS, NAME), whose
+    values are longer than any width and stay aligned only as the last column."""
+    at = len(chosen)
+    if not added.wide:
+        while at and chosen[at - 1].wide:
+            at -= 1
+    return at
 
 
 def _width(field: Field) -> int:
@@ -81,7 +95,7 @@ def _cell(field: Field, index: int, scope: dict[str, object], last: bool) -> tup
     elif field.kind is ValueKind.INT:
         return f"{spec}d", value
     elif field.kind is ValueKind.BOOL:
-        value = f"str({value})"
+        value = f"('true' if {value} else 'false')"
     if field.untrusted:
         # The usual case, printable, costs a method call and no function call.
         name = f"_v{index}"

@@ -93,7 +93,7 @@ def test_each_generated_function_is_named_after_its_gadget_and_stage():
     try:
         run.prepare()
         decode, keep = run._decode, run.filter.predicate
-        assert decode.__code__.co_filename == "<espia:trace open decode>"
+        assert decode.__code__.co_filename.startswith("<espia:trace open decode")
         assert keep.__code__.co_filename.startswith("<espia:trace open filter")
         # The source is in linecache: a traceback through it shows the generated line.
         lines = linecache.getlines(keep.__code__.co_filename)

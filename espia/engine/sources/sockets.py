@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from espia.gadget.net import Endpoint, ip_text
+from espia.semantic.net import Endpoint, ip_text
 
 PROC = "/proc"
 _FILES = (
