@@ -12,12 +12,16 @@ from typing import Any
 
 from espia.containers.model import NO_CONTAINER
 from espia.gadget.event import Event
+from espia.gadget.fields import Field
 from espia.gadget.schema import EventSchema, build_source_schema
 from espia.gadget.spec import GadgetSpec
 
 
-def schema(name: str = "made", join: str | None = None, **types: str) -> EventSchema:
-    """A schema whose fields are `types` ({"pid": "gadget_pid", "path": "string"...})."""
+def schema(
+    name: str = "made", join: str | None = None, extra: tuple[Field, ...] = (), **types: str
+) -> EventSchema:
+    """A schema whose fields are `extra` (container fields...), then `types`
+    ({"pid": "gadget_pid", "path": "string"...})."""
     spec = GadgetSpec(
         name=name,
         category="trace",
@@ -27,7 +31,7 @@ def schema(name: str = "made", join: str | None = None, **types: str) -> EventSc
         data_source="injected",
         join=join,
     )
-    return build_source_schema(spec)
+    return build_source_schema(spec, extra)
 
 
 def event(of: EventSchema, **values: Any) -> Event:
