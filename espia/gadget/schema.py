@@ -311,7 +311,9 @@ _SCALARS = {
 _PYTHON_TYPES = {ValueKind.INT: int, ValueKind.STR: str, ValueKind.BOOL: bool, ValueKind.MAP: dict}
 
 
-def _event_class(spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field, ...]) -> type:
+def _event_class(
+    spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field, ...]
+) -> type[Event]:
     """OpenEvent & co: slots for the members, annotated with their Python types."""
     name = "".join(part.capitalize() for part in spec.name.replace("-", "_").split("_")) + "Event"
     slots = tuple(attribute(leaf.name) for leaf in leaves)
@@ -325,7 +327,7 @@ def _event_class(spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field
             "__annotations__": {s: _PYTHON_TYPES[kinds[s]] for s in slots if s in kinds},
             "gadget": spec.title,
             "fields": fields,
+            "_getters": tuple((field, attrgetter(".".join(field.path))) for field in fields),
         },
     )
-    cls._getters = tuple((field, attrgetter(".".join(field.path))) for field in fields)
     return cls

@@ -9,6 +9,7 @@ encoder, which is several times faster than building a dict and dumping it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from espia._codegen import access, compile_function
@@ -25,6 +26,15 @@ def _json_bool(value: object) -> str:
 
 def _json_map(value: Any) -> str:
     return json.dumps(dict(value), sort_keys=True, ensure_ascii=False) if value else "{}"
+
+
+def _quoted(render: Callable[[Any], str]) -> Callable[[Any], str]:
+    """`render`, its text made a JSON string."""
+
+    def quoted(value: Any) -> str:
+        return str(_quote(render(value)))
+
+    return quoted
 
 
 def _tree(fields: tuple[Field, ...]) -> dict[str, Any]:
@@ -53,10 +63,9 @@ def _members(node: dict[str, Any], args: list[str], scope: dict[str, Any]) -> st
             scope[f"_json{index}"] = field.json_render
             args.append(f"_json{index}({raw})")
             spec = "%s"
-        elif field.json_text and memo_of(field.render) is not None:
+        elif field.json_text and field.render is not None and memo_of(field.render) is not None:
             # Few values (flags, errno names): keep each one's quoted text.
-            render = field.render
-            scope[f"_text{index}"] = Memo(lambda v, render=render: _quote(render(v)))
+            scope[f"_text{index}"] = Memo(_quoted(field.render))
             args.append(f"_text{index}[{raw}]")
             spec = "%s"
         elif field.json_text and field.render is not None:
