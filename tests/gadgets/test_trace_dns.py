@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,6 @@ import espia
 
 RECORDS = {"www.test.": ["10.9.9.8", "10.9.9.9"], "six.test.": ["fd00:e5b1:99::9"]}
 A, AAAA = 1, 28
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    with Lab() as made:
-        yield made
 
 
 @pytest.fixture
