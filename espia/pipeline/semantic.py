@@ -15,9 +15,9 @@ from espia.pipeline.operator import Operator
 
 def semantic_stages(schema: EventSchema) -> list[Operator]:
     """A stage for each stage-bearing semantic type of `schema`'s members, in member order."""
-    makers: dict[object, semantic.Stage] = {}
+    makers: dict[semantic.Stage, None] = {}  # each once, in member order
     for leaf in schema.leaves:
         stage = semantic.of_leaf(leaf).stage
         if stage is not None:
-            makers.setdefault(stage, stage)
-    return [make(schema) for make in makers.values()]
+            makers[stage] = None
+    return [make(schema) for make in makers]

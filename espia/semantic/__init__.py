@@ -102,14 +102,14 @@ def names() -> list[str]:
     return list(_TYPES)
 
 
-def typedef_of(leaf: Leaf) -> str | None:
+def _typedef_of(leaf: Leaf) -> str | None:
     """The first semantic typedef met on the way to the member's type."""
     return next((typedef for typedef in leaf.typedefs if typedef in _TYPES), None)
 
 
 def of_leaf(leaf: Leaf) -> SemanticType:
     """The semantic type of a member: its typedef's, or what its plain C type is."""
-    typedef = typedef_of(leaf)
+    typedef = _typedef_of(leaf)
     return _TYPES[typedef] if typedef else plain(leaf)
 
 
@@ -158,5 +158,4 @@ __all__ = [
     "plain",
     "process",
     "register",
-    "typedef_of",
 ]
