@@ -119,3 +119,17 @@ def test_a_second_run_of_one_gadget_gets_its_own_file_name():
     assert names[0] != names[1]
     assert "'dog'" not in "".join(linecache.getlines(names[0]))
     assert all(name.startswith("<espia:trace open filter") for name in names)
+
+
+def test_a_promised_kernel_filter_must_be_applied_by_the_program(tmp_path):
+    """gadget_pid promises `-F pid:N` in the kernel: a program that never calls the discard
+    helper is refused (one that does, as in test_decode.py, loads)."""
+    spec = gadget(tmp_path / "mine", "count")
+    with pytest.raises(LoadError) as caught:
+        prepare(spec)
+    assert str(caught.value) == (
+        f"read {spec.object_path}: field 'pid' promises an in-kernel pid filter, but no "
+        "program reads gadget_filter_pid: call gadget_should_discard_current() (or "
+        "gadget_should_discard_task(); espia/filter.bpf.h), or gadget_netns_dropped() for "
+        "netns (espia/net.bpf.h)"
+    )
