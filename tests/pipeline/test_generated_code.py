@@ -122,8 +122,8 @@ def test_a_second_run_of_one_gadget_gets_its_own_file_name():
 
 
 def test_a_promised_kernel_filter_must_be_applied_by_the_program(tmp_path):
-    """gadget_pid promises `-F pid:N` in the kernel: a program that never calls the discard
-    helper is refused (one that does, as in test_decode.py, loads)."""
+    """gadget_pid promises `-F pid:N` in the kernel: a program that never calls
+    gadget_should_discard_current() is refused (one that does, as in test_decode.py, loads)."""
     spec = gadget(tmp_path / "mine", "count")
     with pytest.raises(LoadError) as caught:
         prepare(spec)
