@@ -9,9 +9,9 @@ import dns.message
 import dns.name
 import pytest
 
-from espia.gadget.dns import parse
 from espia.output import json_writer
 from espia.output._text import escape_control
+from espia.semantic.dns import parse
 
 
 def query(labels: list[bytes]) -> bytes:
