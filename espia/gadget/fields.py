@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
+from espia.gadget import catalog_types as cat
 from espia.gadget import dns
 from espia.gadget.net import endpoint, ip_protocol, ip_text, packet_type
 
@@ -331,10 +332,40 @@ SEMANTIC_TYPES: dict[str, SemanticType] = {
     "gadget_ip_proto": SemanticType(
         ValueKind.INT, render=ip_protocol, json_text=True, hidden=True, width=5
     ),
-    "gadget_packet_type": SemanticType(
-        ValueKind.INT, render=packet_type, json_text=True, width=9
-    ),
+    "gadget_packet_type": SemanticType(ValueKind.INT, render=packet_type, json_text=True, width=9),
     "gadget_dns_message": SemanticType(
         ValueKind.STR, decode=dns.parse, expand=DNS_FIELDS, stage="espia.pipeline.dns:DnsPairing"
+    ),
+    # --- catalog types (trace bind, signal, oomkill, capabilities, mount, tcpretrans) ---
+    "gadget_signal": SemanticType(
+        ValueKind.INT, render=memoized(cat.signal_name), json_text=True, width=9
+    ),
+    "gadget_signal_result": SemanticType(
+        ValueKind.INT, render=cat.signal_result, json_text=True, hidden=True, width=9
+    ),
+    "gadget_capability": SemanticType(
+        ValueKind.INT, render=cat.capability_name, json_text=True, width=22
+    ),
+    "gadget_cap_verdict": SemanticType(
+        ValueKind.INT, render=cat.cap_verdict, json_text=True, width=7
+    ),
+    "gadget_syscall_nr": SemanticType(
+        ValueKind.INT, render=memoized(cat.syscall_name), json_text=True, width=16
+    ),
+    "gadget_bind_opts": SemanticType(
+        ValueKind.INT, render=memoized(cat.bind_opts), json_text=True, width=12
+    ),
+    "gadget_mount_call": SemanticType(
+        ValueKind.INT, render=cat.mount_call, json_text=True, width=13
+    ),
+    "gadget_mount_flags": SemanticType(
+        ValueKind.INT, render=memoized(cat.mount_flags), json_text=True, width=24
+    ),
+    "gadget_tcp_state": SemanticType(ValueKind.INT, render=cat.tcp_state, json_text=True, width=11),
+    "gadget_tcp_flags": SemanticType(
+        ValueKind.INT, render=memoized(cat.tcp_flags), json_text=True, width=12
+    ),
+    "gadget_tcp_retransmit_kind": SemanticType(
+        ValueKind.INT, render=cat.tcp_retransmit_kind, json_text=True, width=10
     ),
 }
