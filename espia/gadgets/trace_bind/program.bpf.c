@@ -101,6 +101,6 @@ static __always_inline void bound(int call, long ret, const struct gadget_syscal
 	gadget_submit(e);
 }
 
-GADGET_SYSCALL(bind, bound, 0)
+GADGET_SYSCALL(bind, 3, bound, 0)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -11,10 +11,10 @@
  * first program the call meets.
  *
  *     static void bound(int call, long ret, const struct gadget_syscall_args *args);
- *     GADGET_SYSCALL(bind, bound, 0)
+ *     GADGET_SYSCALL(bind, 3, bound, 0)
  *
  * attaches sys_exit_bind (and sys_enter_bind where needed) and calls
- * bound(0, ret, args) for each bind the filters keep.
+ * bound(0, ret, args) for each bind the filters keep, args->a[0..2] set.
  */
 #ifndef __ESPIA_SYSCALL_BPF_H
 #define __ESPIA_SYSCALL_BPF_H
@@ -35,16 +35,28 @@ struct {
 	__type(value, struct gadget_syscall_args);
 } gadget_syscall_inflight SEC(".maps");
 
-static __always_inline int gadget_syscall_enter(struct trace_event_raw_sys_enter *ctx)
+/*
+ * Records the `n` arguments of the call entered.  Only those: a tracepoint's
+ * record ends after its call's last argument, and the kernel refuses a
+ * program that reads past it.  (Constant offsets, too: the verifier refuses
+ * a ctx load at a variable one.)
+ */
+static __always_inline int gadget_syscall_enter(struct trace_event_raw_sys_enter *ctx, int n)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	/* Constant offsets: the verifier refuses a ctx load at a variable one. */
-	struct gadget_syscall_args args = {
-		{ ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4] },
-	};
+	struct gadget_syscall_args args = {};
 
 	if (gadget_should_discard_current())
 		return 0;
+	args.a[0] = ctx->args[0];
+	if (n > 1)
+		args.a[1] = ctx->args[1];
+	if (n > 2)
+		args.a[2] = ctx->args[2];
+	if (n > 3)
+		args.a[3] = ctx->args[3];
+	if (n > 4)
+		args.a[4] = ctx->args[4];
 	/* A full table would drop this call unseen: count it. */
 	if (bpf_map_update_elem(&gadget_syscall_inflight, &tid, &args, BPF_ANY))
 		gadget_count_lost();
@@ -78,11 +90,11 @@ static __always_inline bool gadget_syscall_exit_args(struct gadget_syscall_args 
 	return true;
 }
 
-#define GADGET_SYSCALL(name, handler, call)                            \
+#define GADGET_SYSCALL(name, nargs, handler, call)                     \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                     \
 	int enter_##name(struct trace_event_raw_sys_enter *ctx)         \
 	{                                                              \
-		return gadget_syscall_enter(ctx);                       \
+		return gadget_syscall_enter(ctx, nargs);                \
 	}                                                              \
 	GADGET_FALLBACK(enter_##name, task_pt_regs);                    \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                      \
