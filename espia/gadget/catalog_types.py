@@ -43,7 +43,15 @@ def signal_name(value: int) -> str:
 
 
 # The result argument of signal/signal_generate (include/trace/events/signal.h).
-SIGNAL_RESULTS = {0: "delivered", 1: "ignored", 2: "pending", 3: "overflow", 4: "lost-info"}
+# 255: no signal was sent (types.h).
+SIGNAL_RESULTS = {
+    0: "delivered",
+    1: "ignored",
+    2: "pending",
+    3: "overflow",
+    4: "lost-info",
+    255: "",
+}
 
 
 def signal_result(value: int) -> str:

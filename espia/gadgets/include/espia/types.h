@@ -89,9 +89,10 @@ typedef __u32 gadget_signal;
  * What the kernel did with a generated signal (the result of the
  * signal/signal_generate tracepoint): delivered, ignored, pending (already
  * pending, merged), overflow (the queue was full), lost-info (queued without
- * its siginfo).
+ * its siginfo); 255 for no signal (a failed kill call): shown empty.
  */
 typedef __u8 gadget_signal_result;
+#define GADGET_SIGNAL_NOT_SENT 255
 /* A capability number (CAP_NET_RAW is 13), shown as CAP_NET_RAW. */
 typedef __u32 gadget_capability;
 /* The outcome of a capability check: 0 allow, 1 deny; shown as allow, deny. */

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * trace signal: every signal sent, by kill(2), tkill(2), tgkill(2) or by
+ * the kernel itself (SIGSEGV of a faulting program, SIGCHLD of a dying
+ * child, SIGPIPE of a write to a closed pipe...), and the kill calls that
+ * failed.
+ *
+ * signal/signal_generate runs wherever a signal is generated, in the task
+ * that sends it (for SIGCHLD, the dying child; for SIGSEGV, the faulting
+ * task itself), and names the target: it is the event of every signal
+ * generated, whatever its source.  A kill call that fails (ESRCH, EPERM)
+ * generates nothing, so the kill family is traced at its exit too, and
+ * sends an event of its own only when it failed.  A successful kill(pid, 0)
+ * (an existence check) generates no signal and is not shown.
+ */
+#include <espia/gadget.bpf.h>
+#include <espia/syscall.bpf.h>
+
+struct event {
+	gadget_timestamp timestamp;
+	gadget_mntns_id mntns;
+	gadget_pid pid;
+	gadget_tid tid;
+	gadget_uid uid;
+	gadget_gid gid;
+	gadget_comm comm[TASK_COMM_LEN];
+	gadget_signal sig;
+	__s32 tpid;
+	char tcomm[TASK_COMM_LEN]; /* not a gadget_comm: the in-kernel comm filter is the sender's */
+	gadget_syscall_ret ret;
+	gadget_signal_result result;
+	__s32 code;
+};
+
+enum kill_call {
+	CALL_KILL,
+	CALL_TKILL,
+	CALL_TGKILL,
+};
+
+GADGET_TRACER_MAP(events);
+GADGET_TRACER(signal, events, event);
+
+SEC("tracepoint/signal/signal_generate")
+int signal_generated(struct trace_event_raw_signal_generate *ctx)
+{
+	struct event *e;
+
+	if (gadget_should_discard_current())
+		return 0;
+	e = gadget_reserve(&events, sizeof(*e));
+	if (!e)
+		return 0;
+	gadget_fill_current(e);
+	e->sig = ctx->sig;
+	e->tpid = ctx->pid;
+	bpf_probe_read_kernel(e->tcomm, sizeof(e->tcomm), ctx->comm);
+	e->ret = 0;
+	e->result = ctx->result;
+	e->code = ctx->code;
+	gadget_submit(e);
+	return 0;
+}
+
+/* A kill call returned `ret`: a failure is the only trace it leaves. */
+static __always_inline void killed(enum kill_call call, long ret,
+				   const struct gadget_syscall_args *args)
+{
+	struct event *e;
+
+	if (ret >= 0)
+		return;
+	e = gadget_reserve(&events, sizeof(*e));
+	if (!e)
+		return;
+	gadget_fill_current(e);
+	/* kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig) */
+	e->sig = call == CALL_TGKILL ? args->a[2] : args->a[1];
+	e->tpid = call == CALL_TGKILL ? args->a[1] : args->a[0];
+	e->tcomm[0] = '\0';
+	e->ret = ret;
+	e->result = GADGET_SIGNAL_NOT_SENT;
+	e->code = 0;
+	gadget_submit(e);
+}
+
+GADGET_SYSCALL(kill, 2, killed, CALL_KILL)
+GADGET_SYSCALL(tkill, 2, killed, CALL_TKILL)
+GADGET_SYSCALL(tgkill, 3, killed, CALL_TGKILL)
+
+char LICENSE[] SEC("license") = "GPL";
