@@ -1,0 +1,85 @@
+"""trace oomkill: a memory-limited cgroup, a big victim and the small process that triggers the kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.workloads import PRELUDE, comm_name
+
+import espia
+
+MEMORY = Path("/sys/fs/cgroup/memory")
+LIMIT = 96 << 20
+
+# Joins the cgroup argv[2], takes argv[3] MiB of resident memory a MiB at a
+# time (says "ready" when done), then waits to be killed.
+HOG = """
+import time
+Path = __import__("pathlib").Path
+(Path(sys.argv[2]) / "cgroup.procs").write_text(str(os.getpid()))
+hold = []
+for _ in range(int(sys.argv[3])):
+    hold.append(b"\\1" * (1 << 20))
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture
+def cgroup() -> Iterator[Path]:
+    """A cgroup v1 memory cgroup limited to LIMIT bytes, without swap; removed after."""
+    path = MEMORY / f"espia-oom-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    try:
+        (path / "memory.limit_in_bytes").write_text(str(LIMIT))
+        yield path
+    finally:
+        for pid in (path / "cgroup.procs").read_text().split():
+            os.kill(int(pid), signal.SIGKILL)
+        while (path / "cgroup.procs").read_text().strip():
+            pass
+        path.rmdir()
+
+
+def hog(cgroup: Path, comm: str, mib: int, *prefix: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*prefix, sys.executable, "-c", PRELUDE + HOG, comm, str(cgroup), str(mib)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_victim_and_its_trigger_are_named_exactly(cgroup):
+    victim_comm, trigger_comm = comm_name(), comm_name()
+    with espia.trace("oomkill") as trace:
+        # The victim, in its own mount namespace: the event's container key is the victim's.
+        with hog(cgroup, victim_comm, 60, "unshare", "-m") as victim:
+            assert victim.stdout is not None and victim.stdout.readline().strip() == "ready"
+            victim_mntns = os.stat(f"/proc/{victim.pid}/ns/mnt").st_ino
+            # The trigger asks for less than the victim holds, but more than the limit leaves.
+            with hog(cgroup, trigger_comm, 40) as trigger:
+                assert trigger.stdout is not None
+                assert trigger.stdout.readline().strip() == "ready"
+                assert victim.wait(30) == -signal.SIGKILL
+                trigger.kill()
+        trace.stop()
+        events = [e for e in trace if e.tcomm in (victim_comm, trigger_comm)]
+    assert trace.lost == 0
+    assert [(e.tpid, e.tcomm, e.fpid, e.fcomm) for e in events] == [
+        (victim.pid, victim_comm, trigger.pid, trigger_comm)
+    ]
+    (event,) = events
+    assert event.mntns == victim_mntns != event.fmntns
+    assert event.fmntns == os.stat(f"/proc/{os.getpid()}/ns/mnt").st_ino
+    assert (event.tuid, event.fuid, event.oom_score_adj) == (0, 0, 0)
+    # 60 MiB and the interpreter's own pages, all resident: between 60 and the limit.
+    assert 60 << 8 <= event.pages < LIMIT >> 12
+    assert event.pages == event.anon_pages + event.file_pages + event.shmem_pages
+    assert event.anon_pages >= 60 << 8 and event.total_vm >= event.pages
