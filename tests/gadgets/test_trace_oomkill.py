@@ -1,4 +1,4 @@
-"""trace oomkill: a memory-limited cgroup, a big victim and the small process that triggers the kill."""
+"""trace oomkill: a memory-limited cgroup, a big victim and the small process that triggers it."""
 
 from __future__ import annotations
 
