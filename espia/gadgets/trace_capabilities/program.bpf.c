@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * trace capabilities: every capability check, allowed or denied.
+ *
+ * capability/cap_capable runs in cap_capable(), which every capable(),
+ * ns_capable() and has_capability() call reaches, with the capability and
+ * the verdict.  On this kernel's form of the tracepoint there is no audit
+ * option (whether the check is logged), so none is shown.  The syscall the
+ * task is in, where bpf_task_pt_regs() (5.15) gives its registers, tells
+ * what the check was for; a kernel thread is in none.
+ */
+#include <espia/gadget.bpf.h>
+#include <espia/syscall.bpf.h>
+
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
+
+struct event {
+	gadget_timestamp timestamp;
+	gadget_mntns_id mntns;
+	gadget_pid pid;
+	gadget_tid tid;
+	gadget_uid uid;
+	gadget_gid gid;
+	gadget_comm comm[TASK_COMM_LEN];
+	__u32 cap;
+	gadget_capability capname;
+	gadget_cap_verdict verdict;
+	gadget_syscall_ret ret;
+	gadget_syscall_nr syscall;
+	__u32 userns;
+};
+
+GADGET_TRACER_MAP(events);
+GADGET_TRACER(capabilities, events, event);
+
+/* The syscall the current task is in, or -1 (a kernel thread, or no way to know). */
+static __always_inline __s32 current_syscall(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pt_regs *regs;
+
+	if (!gadget_helper_task_pt_regs || (BPF_CORE_READ(task, flags) & PF_KTHREAD))
+		return -1;
+	regs = core_current_syscall_regs();
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+	return BPF_CORE_READ(regs, syscallno);
+#else
+	return -1;
+#endif
+}
+
+SEC("tracepoint/capability/cap_capable")
+int cap_capable(struct trace_event_raw_cap_capable *ctx)
+{
+	struct event *e;
+
+	if (gadget_should_discard_current())
+		return 0;
+	e = gadget_reserve(&events, sizeof(*e));
+	if (!e)
+		return 0;
+	gadget_fill_current(e);
+	e->cap = ctx->cap;
+	e->capname = ctx->cap;
+	e->ret = ctx->ret;
+	e->verdict = ctx->ret != 0;
+	e->syscall = current_syscall();
+	e->userns = BPF_CORE_READ(ctx->target_ns, ns.inum);
+	gadget_submit(e);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
