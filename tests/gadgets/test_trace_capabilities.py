@@ -1,4 +1,4 @@
-"""trace capabilities: a raw socket opened by root (allowed) and by a process without caps (denied)."""
+"""trace capabilities: a raw socket opened by root (allowed) and by a process without (denied)."""
 
 from __future__ import annotations
 
