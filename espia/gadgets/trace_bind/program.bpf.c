@@ -10,6 +10,7 @@
  */
 #include <espia/gadget.bpf.h>
 #include <espia/net.bpf.h>
+#include <espia/process.bpf.h>
 #include <espia/syscall.bpf.h>
 
 /*
@@ -22,14 +23,8 @@
 #define INET_FLAGS_BIND_ADDRESS_NO_PORT_BIT 18
 
 struct event {
-	gadget_timestamp timestamp;
-	gadget_mntns_id mntns;
+	GADGET_PROCESS_MEMBERS;
 	gadget_netns_id netns;
-	gadget_pid pid;
-	gadget_tid tid;
-	gadget_uid uid;
-	gadget_gid gid;
-	gadget_comm comm[TASK_COMM_LEN];
 	gadget_ip_proto proto;
 	gadget_ip_addr addr;
 	__u16 port;
@@ -76,10 +71,9 @@ static __always_inline void bound(int call, long ret, const struct gadget_syscal
 	if (sa.sin6_family != GADGET_AF_INET && sa.sin6_family != GADGET_AF_INET6)
 		return;
 	sk = gadget_fd_sock(args->a[0]);
-	e = gadget_reserve(&events, sizeof(*e));
+	e = gadget_current_event(&events, event);
 	if (!e)
 		return;
-	gadget_fill_current(e);
 	if (sa.sin6_family == GADGET_AF_INET)
 		gadget_ip_from_v4(e->addr, ((struct sockaddr_in *)&sa)->sin_addr.s_addr);
 	else

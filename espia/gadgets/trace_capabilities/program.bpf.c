@@ -10,18 +10,13 @@
  * what the check was for; a kernel thread is in none.
  */
 #include <espia/gadget.bpf.h>
+#include <espia/process.bpf.h>
 #include <espia/syscall.bpf.h>
 
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
 
 struct event {
-	gadget_timestamp timestamp;
-	gadget_mntns_id mntns;
-	gadget_pid pid;
-	gadget_tid tid;
-	gadget_uid uid;
-	gadget_gid gid;
-	gadget_comm comm[TASK_COMM_LEN];
+	GADGET_PROCESS_MEMBERS;
 	__u32 cap;
 	gadget_capability capname;
 	gadget_cap_verdict verdict;
@@ -58,10 +53,9 @@ int cap_capable(struct trace_event_raw_cap_capable *ctx)
 
 	if (gadget_should_discard_current())
 		return 0;
-	e = gadget_reserve(&events, sizeof(*e));
+	e = gadget_current_event(&events, event);
 	if (!e)
 		return 0;
-	gadget_fill_current(e);
 	e->cap = ctx->cap;
 	e->capname = ctx->cap;
 	e->ret = ctx->ret;

@@ -11,6 +11,7 @@
  * context's options one at a time, is not traced.
  */
 #include <espia/gadget.bpf.h>
+#include <espia/process.bpf.h>
 #include <espia/syscall.bpf.h>
 
 #define FS_SIZE 64
@@ -18,13 +19,7 @@
 #define DATA_SIZE 256
 
 struct event {
-	gadget_timestamp timestamp;
-	gadget_mntns_id mntns;
-	gadget_pid pid;
-	gadget_tid tid;
-	gadget_uid uid;
-	gadget_gid gid;
-	gadget_comm comm[TASK_COMM_LEN];
+	GADGET_PROCESS_MEMBERS;
 	gadget_mount_call call;
 	gadget_errno err;
 	__s32 ret;
@@ -83,10 +78,9 @@ static __always_inline void mounted(int call, long ret, const struct gadget_sysc
 	struct mount_args which = arguments(call);
 	struct event *e;
 
-	e = gadget_reserve(&events, sizeof(*e));
+	e = gadget_current_event(&events, event);
 	if (!e)
 		return;
-	gadget_fill_current(e);
 	e->call = call;
 	e->ret = ret;
 	e->err = ret < 0 ? -ret : 0;

@@ -14,16 +14,11 @@
  * (an existence check) generates no signal and is not shown.
  */
 #include <espia/gadget.bpf.h>
+#include <espia/process.bpf.h>
 #include <espia/syscall.bpf.h>
 
 struct event {
-	gadget_timestamp timestamp;
-	gadget_mntns_id mntns;
-	gadget_pid pid;
-	gadget_tid tid;
-	gadget_uid uid;
-	gadget_gid gid;
-	gadget_comm comm[TASK_COMM_LEN];
+	GADGET_PROCESS_MEMBERS;
 	gadget_signal sig;
 	__s32 tpid;
 	char tcomm[TASK_COMM_LEN]; /* not a gadget_comm: the in-kernel comm filter is the sender's */
@@ -48,10 +43,9 @@ int signal_generated(struct trace_event_raw_signal_generate *ctx)
 
 	if (gadget_should_discard_current())
 		return 0;
-	e = gadget_reserve(&events, sizeof(*e));
+	e = gadget_current_event(&events, event);
 	if (!e)
 		return 0;
-	gadget_fill_current(e);
 	e->sig = ctx->sig;
 	e->tpid = ctx->pid;
 	bpf_probe_read_kernel(e->tcomm, sizeof(e->tcomm), ctx->comm);
@@ -70,10 +64,9 @@ static __always_inline void killed(enum kill_call call, long ret,
 
 	if (ret >= 0)
 		return;
-	e = gadget_reserve(&events, sizeof(*e));
+	e = gadget_current_event(&events, event);
 	if (!e)
 		return;
-	gadget_fill_current(e);
 	/* kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig) */
 	e->sig = call == CALL_TGKILL ? args->a[2] : args->a[1];
 	e->tpid = call == CALL_TGKILL ? args->a[1] : args->a[0];

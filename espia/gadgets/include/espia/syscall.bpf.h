@@ -106,21 +106,4 @@ static __always_inline bool gadget_syscall_exit_args(struct gadget_syscall_args 
 		return 0;                                               \
 	}
 
-/*
- * Fills the members every event about the current task has, by their names:
- * timestamp, mntns, pid, tid, uid, gid and comm.
- */
-#define gadget_fill_current(e)                                          \
-	do {                                                            \
-		__u64 __pid_tgid = bpf_get_current_pid_tgid();          \
-		__u64 __uid_gid = bpf_get_current_uid_gid();            \
-		(e)->timestamp = bpf_ktime_get_boot_ns();               \
-		(e)->mntns = gadget_current_mntns();                    \
-		(e)->pid = __pid_tgid >> 32;                            \
-		(e)->tid = (__u32)__pid_tgid;                           \
-		(e)->uid = (__u32)__uid_gid;                            \
-		(e)->gid = __uid_gid >> 32;                             \
-		bpf_get_current_comm((e)->comm, sizeof((e)->comm));     \
-	} while (0)
-
 #endif /* __ESPIA_SYSCALL_BPF_H */
