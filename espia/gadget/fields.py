@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Any
 
 from espia.gadget import catalog_types as cat
-from espia.gadget import dns
+from espia.gadget import dns, tls
 from espia.gadget.net import endpoint, ip_protocol, ip_text, packet_type
 
 
@@ -367,5 +367,28 @@ SEMANTIC_TYPES: dict[str, SemanticType] = {
     ),
     "gadget_tcp_retransmit_kind": SemanticType(
         ValueKind.INT, render=cat.tcp_retransmit_kind, json_text=True, width=10
+    ),
+    "gadget_tls_client_hello": SemanticType(
+        ValueKind.STR,
+        decode=tls.parse,
+        expand=(
+            Field("name", "{}.name", ValueKind.STR, "Server name (SNI)", width=30, untrusted=True),
+            Field(
+                "version",
+                "{}.version",
+                ValueKind.STR,
+                "Highest TLS version offered (TLS1.3 when supported_versions lists it)",
+                width=7,
+            ),
+            Field(
+                "alpn",
+                "{}.alpn",
+                ValueKind.STR,
+                "Application protocols offered (ALPN), comma-separated",
+                hidden=True,
+                width=12,
+                untrusted=True,
+            ),
+        ),
     ),
 }

@@ -136,5 +136,12 @@ typedef __u8 gadget_tcp_state;
 typedef __u8 gadget_tcp_flags;
 /* What a TCP retransmission resent: 0 a segment, 1 a SYN-ACK; shown as RETRANSMIT, SYNACK. */
 typedef __u8 gadget_tcp_retransmit_kind;
+/*
+ * A TLS ClientHello from its record header on (a byte array, last in the
+ * event: its length is the record's, and it may be cut short).  User space
+ * reads the fields NAME (the server name, SNI), VERSION (the highest
+ * offered: TLS1.3 when supported_versions lists it) and ALPN from it.
+ */
+typedef __u8 gadget_tls_client_hello;
 
 #endif /* __ESPIA_TYPES_H */
