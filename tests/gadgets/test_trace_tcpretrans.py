@@ -123,3 +123,47 @@ def test_lost_segments_are_resent_and_each_resend_is_reported(lab, family):
     # Every resent segment is counted once, as the kernel's own counter says.
     assert sum(e.segs for e in events if e.err == 0) == resent
     assert {e.get("tcpflags") for e in events} <= {"ACK", "PSH|ACK"}
+
+
+# Connects, waits (its handshake ACKs are lost: the server resends its SYN-ACK
+# after a second), then sends a byte, which completes the server's handshake.
+SLOW_CLIENT = """
+import json, socket, time
+s = socket.create_connection((sys.argv[2], int(sys.argv[3])))
+time.sleep(1.6)
+s.send(b"x")
+print(json.dumps(s.getsockname()[1]))
+"""
+
+ACCEPT_ONE = """
+import socket
+listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+listener.bind((sys.argv[2], int(sys.argv[3])))
+listener.listen()
+print("ready", flush=True)
+conn, _ = listener.accept()
+conn.recv(1)
+"""
+
+
+def test_a_lost_handshake_ack_makes_the_listener_resend_its_syn_ack(lab):
+    require("iptables")
+    client, server = lab.netns("client"), lab.netns("server")
+    link = lab.link(client, server)
+    # Pure ACKs to the server are lost (a segment with data still gets through).
+    server.run(
+        "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080",
+        "--tcp-flags", "SYN,ACK,FIN,RST,PSH", "ACK", "-j", "DROP",
+    )  # fmt: skip
+    with espia.trace("tcpretrans") as trace:
+        lab.start(server, "python3", "-c", PRELUDE + ACCEPT_ONE, comm_name(), link.peer4, "8080",
+                  ready="ready")  # fmt: skip
+        done = client.run("python3", "-c", PRELUDE + SLOW_CLIENT, comm_name(), link.peer4, "8080")
+        trace.stop()
+        events = [e for e in trace if e.netns == server.inode]
+    port = json.loads(done.stdout)
+    # The listener has sent nothing through its socket: its owner is not known.
+    assert [
+        (e.pid, e.comm, str(e.src), str(e.dst), e.get("state"), e.get("tcpflags"), e.get("type"))
+        for e in events
+    ] == [(0, "", f"{link.peer4}:8080", f"{link.local4}:{port}", "SYN_RECV", "SYN|ACK", "SYNACK")]
