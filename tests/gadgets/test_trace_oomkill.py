@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,3 +86,41 @@ def test_the_victim_and_its_trigger_are_named_exactly(cgroup):
     assert 60 << 8 <= event.pages < LIMIT >> 12
     assert event.pages == event.anon_pages + event.file_pages + event.shmem_pages
     assert event.anon_pages >= 60 << 8 and event.total_vm >= event.pages
+
+
+def test_a_pod_container_over_its_limit_is_named_with_its_victim(ctr, rootfs):
+    pod = ctr.run_pod(rootfs, "oom-app", "oom-ns", {"app": "oom"}, ["app"])
+    cid = pod.containers["app"]
+    try:
+        memory = MEMORY / "k8s.io" / cid
+        (memory / "memory.limit_in_bytes").write_text(str(LIMIT))
+        before = set((memory / "cgroup.procs").read_text().split())
+        with espia.trace("oomkill", podname="oom-app") as trace:
+            # dd fills a buffer larger than the limit; it starts a second later, so that
+            # its pid (the shell's, which execs it) is known before it is killed.
+            command = f"sleep 1; exec dd if=/dev/zero of=/dev/null bs={2 * LIMIT} count=1"
+            exec_ = threading.Thread(
+                target=lambda: _quietly(ctr.exec, cid, "/bin/sh", "-c", command)
+            )
+            exec_.start()
+            news: set[str] = set()
+            deadline = time.monotonic() + 20
+            while not news and time.monotonic() < deadline:
+                news = set((memory / "cgroup.procs").read_text().split()) - before
+            (victim,) = (int(pid) for pid in news)
+            exec_.join(30)
+            trace.stop()
+            events = list(trace)
+    finally:
+        ctr.remove_pod(pod)
+    assert [(e.tpid, e.tcomm, e.fpid, e.fcomm) for e in events] == [(victim, "dd", victim, "dd")]
+    (event,) = events
+    assert event.container.id == cid
+    assert (event.container.k8s.pod, event.container.k8s.namespace) == ("oom-app", "oom-ns")
+    assert event.pages >= LIMIT >> 13  # at least half the limit was dd's when it was killed
+
+
+def _quietly(call, *args):
+    """`call(*args)`, whose failure is expected (a process killed under it)."""
+    with contextlib.suppress(RuntimeError):
+        call(*args)
