@@ -103,12 +103,12 @@ def test_a_pod_container_over_its_limit_is_named_with_its_victim(ctr, rootfs):
                 target=lambda: _quietly(ctr.exec, cid, "/bin/sh", "-c", command)
             )
             exec_.start()
-            # The shell, among the new processes (its sleep, runc's exec helper).
+            # The shell, among the new processes (its sleep, a fork not yet exec'd).
             shells: list[int] = []
             deadline = time.monotonic() + 20
             while not shells and time.monotonic() < deadline:
                 news = set((memory / "cgroup.procs").read_text().split()) - before
-                shells = [int(pid) for pid in news if comm_of(pid) == "sh"]
+                shells = [int(p) for p in news if comm_of(p) == "sh" and parent_of(p) not in news]
             (victim,) = shells
             exec_.join(30)
             trace.stop()
@@ -126,6 +126,14 @@ def comm_of(pid: str) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
+        return ""
+
+
+def parent_of(pid: str) -> str:
+    """The parent's pid ("" if gone); /proc/PID/stat's fourth field, after the comm."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
         return ""
 
 

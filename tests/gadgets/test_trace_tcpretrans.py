@@ -126,11 +126,12 @@ def test_lost_segments_are_resent_and_each_resend_is_reported(lab, family):
 
 
 # Connects, waits (its handshake ACKs are lost: the server resends its SYN-ACK
-# after a second), then sends a byte, which completes the server's handshake.
+# after a second; the wait leaves the timer room on a busy machine), then sends
+# a byte, which completes the server's handshake.
 SLOW_CLIENT = """
 import json, socket, time
 s = socket.create_connection((sys.argv[2], int(sys.argv[3])))
-time.sleep(1.6)
+time.sleep(2.5)
 s.send(b"x")
 print(json.dumps(s.getsockname()[1]))
 """
@@ -143,6 +144,9 @@ listener.listen()
 print("ready", flush=True)
 conn, _ = listener.accept()
 conn.recv(1)
+# Never closes: its FIN, whose ACK would be lost too, would be resent.
+import time
+time.sleep(120)
 """
 
 
