@@ -119,7 +119,7 @@ UNISTD_HEADERS = (
     Path("/usr/include/aarch64-linux-gnu/asm/unistd.h"),
     Path("/usr/include/asm-generic/unistd.h"),
 )
-_NR = re.compile(r"^#define __NR3?2?_(\w+)\s+(\d+)\s*$", re.MULTILINE)
+_NR = re.compile(r"^#define __NR_(\w+)\s+(\d+)\s*$", re.MULTILINE)
 
 
 @cache
