@@ -33,6 +33,7 @@ LOADS = {
     "capabilities": ("setuid", "setuid(0): a CAP_SETUID check", 500_000),
     "mount": ("umount", "umount2(2), ENOENT", 1_000_000),
     "tcpretrans": ("send", "send(2) of 1 byte, loopback TCP", 500_000),
+    "sni": ("send", "send(2) of 1 byte, loopback TCP", 500_000),
 }
 
 
@@ -108,7 +109,9 @@ every syscall of every task on the kernel's slower tracing path while it is
 attached (the getppid column), which is the floor of any syscall gadget
 (see "syscall hooks").  trace tcpretrans pays on every TCP send, where it
 checks that the sender is the socket's known owner; its retransmission
-hooks run only when a segment is resent.
+hooks run only when a segment is resent.  trace sni runs on every packet
+sent (a cgroup_skb program), and looks further only into a segment that
+starts a TLS handshake record.
 """
     replace_section("catalog gadgets, filtered out", body)
     print(body)
