@@ -6,9 +6,9 @@ For each gadget, catalog_load.c makes the cheapest calls of the syscall (or
 path) the gadget hooks, untraced and then with the gadget loaded through
 the Python API and filtered on a comm nobody has (so the kernel drops every
 event at its first check); getppid(2), which no gadget hooks, shows what
-the hooks cost every other syscall.  Rounds are interleaved and medians
-reported, since this machine's timings drift.  Results go to
-bench/RESULTS.md.
+the hooks cost every other syscall.  Times are the caller's CPU time (the
+machine is shared).  Rounds are interleaved and medians reported, since
+this machine's timings drift.  Results go to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
 from _common import OUT, machine, markdown_table, replace_section  # noqa: E402
-from hooks.bench import getppid  # noqa: E402
 
 import espia  # noqa: E402
 
@@ -49,9 +48,9 @@ def load(call: str, n: int) -> float:
 def measure(gadget: str | None, call: str, n: int) -> tuple[float, float]:
     """(ns per hooked call, ns per getppid), with `gadget` loaded and dropping everything."""
     if gadget is None:
-        return load(call, n), getppid(2_000_000)
+        return load(call, n), load("getppid", 2_000_000)
     with espia.trace(gadget, filter="comm:nomatch"):
-        return load(call, n), getppid(2_000_000)
+        return load(call, n), load("getppid", 2_000_000)
 
 
 def change(ratios: Iterable[float]) -> str:
@@ -96,7 +95,8 @@ def main() -> None:
         right_from=2,
     )
     body = f"""
-Machine: {machine()}, shared with other work while measured.  Medians of
+Machine: {machine()}, shared with other work while measured: times are
+the caller's CPU time per call (catalog_load.c).  Medians of
 {rounds} interleaved rounds (bench/hooks/catalog.py), costs as the median of
 each round's traced/untraced ratio; each gadget is loaded with `-F
 comm:nomatch`, so the kernel drops every event at its first check.
