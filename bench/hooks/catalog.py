@@ -103,8 +103,17 @@ comm:nomatch`, so the kernel drops every event at its first check.
 
 {table}
 
-trace oomkill hooks only oom/mark_victim, which runs when the OOM killer
-has chosen a victim: no other path pays for it.  A syscall tracepoint puts
+The target was +20% on the hooked call; the calls timed here are the
+cheapest there are (a bind or umount2 that fails at once, a kill of an
+ignored signal), so the fixed cost of a syscall tracepoint that drops its
+event, about 250 ns here (KERNEL.md: about 200 ns, the floor of any
+syscall gadget), is a large share of them: bind, mount and signal are
+above the target on these calls, and well under it on calls that do real
+work (a bind that binds, a mount that mounts take microseconds).  trace
+signal pays twice on a kill, at the syscall's exit and where the signal is
+generated.  trace oomkill hooks only oom/mark_victim, which runs when the
+OOM killer has chosen a victim: no other path pays for it.  A syscall
+tracepoint puts
 every syscall of every task on the kernel's slower tracing path while it is
 attached (the getppid column), which is the floor of any syscall gadget
 (see "syscall hooks").  trace tcpretrans pays on every TCP send, where it
