@@ -108,8 +108,9 @@ cheapest there are (a bind or umount2 that fails at once, a kill of an
 ignored signal), so the fixed cost of a syscall tracepoint that drops its
 event, about 250 ns here (KERNEL.md: about 200 ns, the floor of any
 syscall gadget), is a large share of them: bind, mount and signal are
-above the target on these calls, and well under it on calls that do real
-work (a bind that binds, a mount that mounts take microseconds).  trace
+above the target on these calls (the same added time is a smaller share
+of a call that does more work, such as a bind that binds; not measured
+here).  trace
 signal pays twice on a kill, at the syscall's exit and where the signal is
 generated.  trace oomkill hooks only oom/mark_victim, which runs when the
 OOM killer has chosen a victim: no other path pays for it.  A syscall
