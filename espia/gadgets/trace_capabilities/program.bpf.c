@@ -46,9 +46,16 @@ static __always_inline __s32 current_syscall(void)
 #endif
 }
 
-SEC("tracepoint/capability/cap_capable")
-int cap_capable(struct trace_event_raw_cap_capable *ctx)
+/*
+ * cap_capable(const struct cred *cred, struct user_namespace *target_ns,
+ *             const struct user_namespace *capable_ns, int cap, int ret),
+ * in its raw form: no trace record is built, and this runs on every check.
+ */
+SEC("raw_tracepoint/cap_capable")
+int cap_capable(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct user_namespace *target_ns = (struct user_namespace *)ctx->args[1];
+	int ret = ctx->args[4];
 	struct event *e;
 
 	if (gadget_should_discard_current())
@@ -56,12 +63,12 @@ int cap_capable(struct trace_event_raw_cap_capable *ctx)
 	e = gadget_current_event(&events, event);
 	if (!e)
 		return 0;
-	e->cap = ctx->cap;
-	e->capname = ctx->cap;
-	e->ret = ctx->ret;
-	e->verdict = ctx->ret != 0;
+	e->cap = ctx->args[3];
+	e->capname = ctx->args[3];
+	e->ret = ret;
+	e->verdict = ret != 0;
 	e->syscall = current_syscall();
-	e->userns = BPF_CORE_READ(ctx->target_ns, ns.inum);
+	e->userns = BPF_CORE_READ(target_ns, ns.inum);
 	gadget_submit(e);
 	return 0;
 }
