@@ -87,17 +87,8 @@ class DnsMessage:
     other messages of the exchange.
     """
 
-    __slots__ = (
-        "addresses",
-        "id",
-        "latency",
-        "name",
-        "nameserver",
-        "numanswers",
-        "qr",
-        "qtype",
-        "rcode",
-    )
+    __slots__ = ("addresses", "id", "latency", "name", "nameserver", "numanswers", "qr", "qtype",
+                 "rcode")
 
     def __init__(self) -> None:
         self.id = 0
