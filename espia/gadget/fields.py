@@ -332,11 +332,14 @@ SEMANTIC_TYPES: dict[str, SemanticType] = {
     "gadget_ip_proto": SemanticType(
         ValueKind.INT, render=ip_protocol, json_text=True, hidden=True, width=5
     ),
-    "gadget_packet_type": SemanticType(ValueKind.INT, render=packet_type, json_text=True, width=9),
+    "gadget_packet_type": SemanticType(
+        ValueKind.INT, render=packet_type, json_text=True, width=9
+    ),
     "gadget_dns_message": SemanticType(
         ValueKind.STR, decode=dns.parse, expand=DNS_FIELDS, stage="espia.pipeline.dns:DnsPairing"
     ),
-    # --- catalog types (trace bind, signal, oomkill, capabilities, mount, tcpretrans) ---
+    # --- catalog types (trace bind, signal, oomkill, capabilities, mount, tcpretrans, sni) ---
+    # Their renderers are in catalog_types.py, the ClientHello parser in tls.py.
     "gadget_signal": SemanticType(
         ValueKind.INT, render=memoized(cat.signal_name), json_text=True, width=9
     ),

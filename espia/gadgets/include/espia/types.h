@@ -81,7 +81,7 @@ typedef __u8 gadget_packet_type;
  */
 typedef __u8 gadget_dns_message;
 
-/* --- catalog types (trace bind, signal, oomkill, capabilities, mount, tcpretrans) --- */
+/* --- catalog types (trace bind, signal, oomkill, capabilities, mount, tcpretrans, sni) --- */
 
 /* A signal number, shown as SIGKILL, SIGRTMIN+3. */
 typedef __u32 gadget_signal;
