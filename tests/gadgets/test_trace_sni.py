@@ -209,3 +209,41 @@ def test_the_parser_keeps_what_it_read_of_a_hello_cut_short():
     assert tls.parse(hello[:-1]) == tls.ClientHello("", "TLS1.2", "")
     assert tls.parse(b"\x17\x03\x03\x00\x01x") == tls.NOTHING
     assert tls.parse(b"") == tls.NOTHING
+
+
+ONE_HELLO = """
+import socket, ssl
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+with socket.create_connection((sys.argv[2], 8443)) as raw:
+    with context.wrap_socket(raw, server_hostname="again.espia.test") as conn:
+        conn.send(b"x")
+"""
+
+
+def test_a_resent_client_hello_is_one_client_hello(lab, certificate):
+    require("iptables")
+    cert, key = certificate
+    client, server = lab.netns("client"), lab.netns("server")
+    link = lab.link(client, server)
+    lab.start(server, "python3", "-c", PRELUDE + SERVER, comm_name(), link.peer4, link.peer6,
+              str(cert), str(key), ready="ready")  # fmt: skip
+    # The server loses the first segment with data it is sent: the ClientHello.
+    server.run(
+        "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8443", "-m", "length",
+        "--length", "200:65535", "-m", "statistic", "--mode", "nth", "--every", "1000000",
+        "--packet", "0", "-j", "DROP",
+    )  # fmt: skip
+    comm = comm_name()
+    # By namespace, not comm: the resend runs in a timer, where the sender is not known.
+    with espia.trace("sni", filter=f"netns:{client.inode}") as trace:
+        client.run("python3", "-c", PRELUDE + ONE_HELLO, comm, link.peer4)
+        trace.stop()
+        events = list(trace)
+    snmp = [line.split() for line in client.run("cat", "/proc/net/snmp").stdout.splitlines()]
+    names, values = (line for line in snmp if line[0] == "Tcp:")
+    assert int(values[names.index("RetransSegs")]) >= 1
+    assert [(e.comm, e.get("name"), e.segments) for e in events] == [
+        (comm, "again.espia.test", 1)
+    ]

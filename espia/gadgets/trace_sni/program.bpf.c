@@ -64,6 +64,18 @@ struct {
 	__type(value, struct hello_copy);
 } copies SEC(".maps");
 
+/*
+ * Sockets whose ClientHello was sent already: a resend of it (the first copy
+ * was lost on the way) is not a second ClientHello.  A byte per TLS socket,
+ * freed with the socket, where the copy's 4 KiB is freed at once.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u8);
+} sent SEC(".maps");
+
 GADGET_TRACER_MAP(events);
 GADGET_TRACER(sni, events, event);
 
@@ -114,6 +126,8 @@ static __always_inline struct hello_copy *start(struct __sk_buff *skb, struct bp
 	    bpf_skb_load_bytes(skb, packet->payload_offset, header, sizeof(header)))
 		return NULL;
 	if (header[0] != TLS_HANDSHAKE || header[1] != 3 || header[5] != TLS_CLIENT_HELLO)
+		return NULL;
+	if (bpf_sk_storage_get(&sent, sk, 0, 0))
 		return NULL;
 	netns = gadget_sock_netns(gadget_kernel_sock(sk));
 	if (gadget_netns_dropped(netns))
@@ -178,6 +192,7 @@ int sni_egress(struct __sk_buff *skb)
 			size = HELLO_MAX;
 		gadget_output(&events, &copy->e, offsetof(struct event, hello) + size);
 		bpf_sk_storage_delete(&copies, sk);
+		bpf_sk_storage_get(&sent, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	}
 	return 1;
 }
