@@ -244,6 +244,4 @@ def test_a_resent_client_hello_is_one_client_hello(lab, certificate):
     snmp = [line.split() for line in client.run("cat", "/proc/net/snmp").stdout.splitlines()]
     names, values = (line for line in snmp if line[0] == "Tcp:")
     assert int(values[names.index("RetransSegs")]) >= 1
-    assert [(e.comm, e.get("name"), e.segments) for e in events] == [
-        (comm, "again.espia.test", 1)
-    ]
+    assert [(e.comm, e.get("name"), e.segments) for e in events] == [(comm, "again.espia.test", 1)]
