@@ -12,7 +12,7 @@ from support.netns import Lab, require
 from support.workloads import PRELUDE, comm_name
 
 import espia
-from espia.gadget import tls
+from espia.semantic import tls
 
 # Accepts TLS connections on argv[2]:8443 and argv[3]:8443 until killed.
 SERVER = """

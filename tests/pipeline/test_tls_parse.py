@@ -8,7 +8,7 @@ import ssl
 
 import pytest
 
-from espia.gadget import tls
+from espia.semantic import tls
 
 
 def client_hello(name: str, **options: object) -> bytes:

@@ -83,7 +83,11 @@ typedef __u8 gadget_packet_type;
  */
 typedef __u8 gadget_dns_message;
 
-/* --- catalog types (trace bind, signal, oomkill, capabilities, mount, tcpretrans, sni) --- */
+/*
+ * Signals, capabilities, syscalls, socket options, mounts, TCP and TLS: their
+ * meaning is in espia/semantic/ (signals.py, capabilities.py, process.py,
+ * net.py, mounts.py, tcp.py, tls.py).
+ */
 
 /* A signal number, shown as SIGKILL, SIGRTMIN+3. */
 typedef __u32 gadget_signal;

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from espia.gadget.fields import Field, ValueKind
+from espia.semantic import SemanticType, register
+
 _RECORD_HEADER = 5
 _HANDSHAKE_HEADER = 4
 _RANDOM = 32
@@ -114,3 +117,31 @@ def parse(raw: bytes | memoryview) -> ClientHello:
     except (IndexError, ValueError):
         pass
     return ClientHello(name, version, ",".join(alpn))
+
+
+# What a gadget_tls_client_hello member becomes (paths start at the parsed ClientHello).
+CLIENT_HELLO_FIELDS = (
+    Field("name", ("name",), ValueKind.STR, "Server name (SNI)", width=30, untrusted=True),
+    Field(
+        "version",
+        ("version",),
+        ValueKind.STR,
+        "Highest TLS version offered (TLS1.3 when supported_versions lists it)",
+        width=7,
+        parse=str.upper,
+    ),
+    Field(
+        "alpn",
+        ("alpn",),
+        ValueKind.STR,
+        "Application protocols offered (ALPN), comma-separated",
+        hidden=True,
+        width=12,
+        untrusted=True,
+    ),
+)
+
+register(
+    "gadget_tls_client_hello",
+    SemanticType(ValueKind.STR, decode=parse, expand=CLIENT_HELLO_FIELDS),
+)
