@@ -63,6 +63,7 @@ static __always_inline void bound(int call, long ret, const struct gadget_syscal
 	struct sockaddr_in6 sa = {};
 	struct sock *sk;
 	struct event *e;
+	__u32 netns;
 
 	/* The longest address first; a short sockaddr at the end of a page is read as IPv4. */
 	if (bpf_probe_read_user(&sa, sizeof(sa), (void *)args->a[1]) &&
@@ -71,6 +72,10 @@ static __always_inline void bound(int call, long ret, const struct gadget_syscal
 	if (sa.sin6_family != GADGET_AF_INET && sa.sin6_family != GADGET_AF_INET6)
 		return;
 	sk = gadget_fd_sock(args->a[0]);
+	/* -F netns: the socket's namespace (none known for a descriptor that is not a socket). */
+	netns = sk ? gadget_sock_netns(sk) : 0;
+	if (gadget_netns_dropped(netns))
+		return;
 	e = gadget_current_event(&events, event);
 	if (!e)
 		return;
@@ -80,12 +85,11 @@ static __always_inline void bound(int call, long ret, const struct gadget_syscal
 		__builtin_memcpy(e->addr, &sa.sin6_addr, sizeof(e->addr));
 	e->port = bpf_ntohs(sa.sin6_port);
 	e->err = ret < 0 ? -ret : 0;
-	e->netns = 0;
+	e->netns = netns;
 	e->proto = 0;
 	e->opts = 0;
 	e->ifindex = 0;
 	if (sk) {
-		e->netns = gadget_sock_netns(sk);
 		e->proto = BPF_CORE_READ(sk, sk_protocol);
 		e->opts = socket_opts(sk);
 		e->ifindex = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);

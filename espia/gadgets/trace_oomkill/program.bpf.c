@@ -21,7 +21,7 @@ struct event {
 	gadget_tid ftid;
 	gadget_uid fuid;
 	gadget_comm fcomm[TASK_COMM_LEN];
-	__u64 fmntns; /* not a gadget_mntns_id: the container shown is the victim's */
+	gadget_mntns_id fmntns; /* the trigger's; containers are joined by the victim's (gadget.yaml) */
 	__u32 tpid;
 	__u32 tuid;
 	char tcomm[TASK_COMM_LEN]; /* not a gadget_comm: the in-kernel comm filter is the trigger's */

@@ -32,7 +32,7 @@
 
 struct event {
 	gadget_timestamp timestamp;
-	__u64 mntns; /* the sender's; not a gadget_mntns_id: the join is by netns, as trace dns */
+	gadget_mntns_id mntns; /* the sender's; containers are joined by netns (gadget.yaml) */
 	gadget_netns_id netns;
 	gadget_pid pid;
 	gadget_tid tid;

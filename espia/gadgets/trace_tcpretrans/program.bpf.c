@@ -10,8 +10,8 @@
  * SYN, a listener's SYN-ACK) has no owner yet: PID 0.  The in-kernel
  * filters are applied to the sender there, so a filtered-out process never
  * becomes an owner.  A TCP connection belongs to a network namespace, so
- * the container columns are the pod's (netns is the key; the owner's mount
- * namespace is kept as a plain number).
+ * the container columns are the pod's (gadget.yaml joins by netns; the
+ * owner's mount namespace is shown as it is).
  *
  * This kernel has no tracepoint for tail loss probes: a probe that resends
  * a segment is shown as a RETRANSMIT.
@@ -26,7 +26,7 @@
 struct event {
 	gadget_timestamp timestamp;
 	gadget_netns_id netns;
-	__u64 mntns; /* the owner's; not a gadget_mntns_id: the join is by netns */
+	gadget_mntns_id mntns; /* the owner's; containers are joined by netns (gadget.yaml) */
 	gadget_pid pid;
 	gadget_tid tid;
 	gadget_comm comm[TASK_COMM_LEN];
