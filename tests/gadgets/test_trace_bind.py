@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 
 import pytest
+from support.workloads import comm_name, run_python
+
+import espia
 
 # The two kernel paths of a syscall gadget: arguments read at exit from the
 # task's registers (bpf_task_pt_regs, 5.15), or recorded at entry.
@@ -62,3 +66,31 @@ def test_binds_have_exact_protocol_address_port_options_and_error(recorder, path
     ]
     assert {(e.pid, e.tid, e.comm) for e in events} == {(pid, pid, comm)}
     assert len({e.netns for e in events}) == 1 and events[0].netns > 0
+
+
+# A bind in this network namespace, then one in a namespace of its own (unshare(2)).
+TWO_NAMESPACES = """
+import json, socket
+here = socket.socket()
+here.bind(("0.0.0.0", 0))
+if ctypes.CDLL(None, use_errno=True).unshare(0x40000000):  # CLONE_NEWNET
+    raise OSError(ctypes.get_errno(), "unshare")
+there = socket.socket()
+there.bind(("0.0.0.0", 0))
+print(json.dumps([here.getsockname()[1], there.getsockname()[1]]))
+"""
+
+
+def test_netns_filter_drops_in_the_kernel():
+    """-F netns:N is the socket's namespace, checked before an event is made: the bind in
+    the other namespace is never received."""
+    comm, out = comm_name(), []
+    netns = os.stat("/proc/self/ns/net").st_ino
+    with espia.trace("bind", filter=f"comm:{comm},netns:{netns}") as trace:
+        out.append(run_python(comm, TWO_NAMESPACES).stdout)
+        trace.stop()
+        events = list(trace)
+    here, there = json.loads(out[0])
+    assert here != 0 and there != 0
+    assert [(e.port, e.netns) for e in events] == [(here, netns)]
+    assert trace.received == 1
