@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.netns import Lab, require
+from support.netns import require
 from support.workloads import PRELUDE, comm_name
 
 import espia
@@ -79,12 +78,6 @@ raw.recv(1)
 raw.close()
 print(json.dumps({"pid": os.getpid(), "ports": ports, "hello": len(hello)}))
 """
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    with Lab() as made:
-        yield made
 
 
 @pytest.fixture(scope="module")

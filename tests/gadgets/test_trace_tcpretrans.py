@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-from support.netns import Lab, NetNs, require
+from support.netns import NetNs, require
 from support.workloads import PRELUDE, comm_name
 
 import espia
@@ -43,12 +42,6 @@ s.close()
 
 def endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    with Lab() as made:
-        yield made
 
 
 def retransmitted_segments(ns: NetNs) -> int:
