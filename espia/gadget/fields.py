@@ -14,7 +14,7 @@ the per-event path free of dictionary lookups and per-field calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
@@ -110,6 +110,18 @@ def memo_of(render: Callable[[Any], str] | None) -> Memo | None:
     plain dict lookup, cheaper than a call); None for other renderers."""
     table = getattr(render, "__self__", None)
     return table if isinstance(table, Memo) else None
+
+
+def bits_text(value: int, names: Iterable[tuple[int, str]]) -> str:
+    """ "A|B" for the bits of `value` that have names, in the order given; leftover bits in hex."""
+    out = []
+    for bit, name in names:
+        if value & bit:
+            out.append(name)
+            value &= ~bit
+    if value:
+        out.append(hex(value))
+    return "|".join(out)
 
 
 def labels_text(labels: Any) -> str:

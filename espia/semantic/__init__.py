@@ -17,9 +17,10 @@ member:
 - the pipeline stage its events need (DNS pairing).
 
 Types register themselves (:func:`register`) from the modules of this
-package, one per domain (process, files, net, dns), so a new type is a
-``register`` call in its own module and no table elsewhere changes.  A user
-gadget that declares the same typedefs gets all of it.
+package, one per domain (process, files, net, dns, tcp, tls, signals,
+capabilities, mounts), so a new type is a ``register`` call in its own
+module and no table elsewhere changes.  A user gadget that declares the
+same typedefs gets all of it.
 
 Which namespace ties a gadget's events to containers is not a type's
 business: the gadget declares it (``join:`` in gadget.yaml).
@@ -145,17 +146,32 @@ def plain(leaf: Leaf) -> SemanticType:
 
 
 # The built-in types register themselves on import.
-from espia.semantic import dns, files, net, process  # noqa: E402
+from espia.semantic import (  # noqa: E402
+    capabilities,
+    dns,
+    files,
+    mounts,
+    net,
+    process,
+    signals,
+    tcp,
+    tls,
+)
 
 __all__ = [
     "SemanticType",
+    "capabilities",
     "dns",
     "files",
     "lookup",
+    "mounts",
     "names",
     "net",
     "of_leaf",
     "plain",
     "process",
     "register",
+    "signals",
+    "tcp",
+    "tls",
 ]

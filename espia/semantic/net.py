@@ -1,4 +1,5 @@
-"""Network values of events: IP addresses, endpoints, protocols, packet directions.
+"""Network values of events: IP addresses, endpoints, protocols, packet directions,
+socket options.
 
 The kernel side writes addresses as 16 bytes, IPv4 as IPv4-mapped IPv6
 (types.h: gadget_ip_addr), so one field holds either family; here they
@@ -12,7 +13,7 @@ import struct
 from functools import lru_cache
 from typing import NamedTuple
 
-from espia.gadget.fields import ValueKind
+from espia.gadget.fields import ValueKind, bits_text, memoized
 from espia.semantic import SemanticType, register
 
 _V4_MAPPED = b"\0" * 10 + b"\xff\xff"
@@ -70,6 +71,20 @@ def packet_type(value: int) -> str:
     return PACKET_TYPES.get(value, str(value))
 
 
+# espia's own bits (types.h: gadget_bind_opts), not a kernel layout.
+BIND_OPTS = (
+    (1, "REUSEADDR"),
+    (2, "REUSEPORT"),
+    (4, "FREEBIND"),
+    (8, "TRANSPARENT"),
+    (16, "BIND_ADDRESS_NO_PORT"),
+)
+
+
+def bind_opts(value: int) -> str:
+    return bits_text(value, BIND_OPTS)
+
+
 register("gadget_ip_addr", SemanticType(ValueKind.STR, decode=ip_text, width=16))
 register(
     "gadget_l4endpoint",
@@ -84,4 +99,10 @@ register(
 register(
     "gadget_packet_type",
     SemanticType(ValueKind.INT, render=packet_type, json_text=True, width=9, parse=str.upper),
+)
+register(
+    "gadget_bind_opts",
+    SemanticType(
+        ValueKind.INT, render=memoized(bind_opts), json_text=True, width=12, parse=str.upper
+    ),
 )

@@ -1,9 +1,12 @@
-"""The types of the task an event describes: ids, names, namespaces, times, errors."""
+"""The types of the task an event describes: ids, names, namespaces, times, errors, syscalls."""
 
 from __future__ import annotations
 
 import errno
+import re
 import time
+from functools import cache
+from pathlib import Path
 
 from espia.gadget.fields import ValueKind, memoized
 from espia.semantic import SemanticType, register
@@ -47,6 +50,37 @@ class BootClock:
 
 BOOT_CLOCK = BootClock()
 
+# Where this machine's C library headers list the syscall numbers (linux-libc-dev).
+UNISTD_HEADERS = (
+    Path("/usr/include/asm/unistd_64.h"),
+    Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"),
+    Path("/usr/include/aarch64-linux-gnu/asm/unistd.h"),
+    Path("/usr/include/asm-generic/unistd.h"),
+)
+_NR = re.compile(r"^#define __NR_(\w+)\s+(\d+)\s*$", re.MULTILINE)
+
+
+@cache
+def syscall_names() -> dict[int, str]:
+    """Number -> name, from the first header there is (read once, when first needed)."""
+    for header in UNISTD_HEADERS:
+        try:
+            text = header.read_text()
+        except OSError:
+            continue
+        names = {int(number): name for name, number in _NR.findall(text)}
+        if names:
+            return names
+    return {}
+
+
+def syscall_name(value: int) -> str:
+    """ "bind" for 49 on x86_64; "" for -1 (no syscall: a kernel thread); the number if unknown."""
+    if value < 0:
+        return ""
+    return syscall_names().get(value, str(value))
+
+
 register(
     "gadget_timestamp",
     SemanticType(
@@ -77,4 +111,10 @@ _ERRNO_NAME = ("name", memoized(errno_name), str.upper)
 register("gadget_errno", SemanticType(ValueKind.INT, width=4, right=True, companion=_ERRNO_NAME))
 register(
     "gadget_syscall_ret", SemanticType(ValueKind.INT, width=4, right=True, companion=_ERRNO_NAME)
+)
+register(
+    "gadget_syscall_nr",
+    SemanticType(
+        ValueKind.INT, render=memoized(syscall_name), json_text=True, width=16, parse=str.lower
+    ),
 )

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from espia.semantic.net import Endpoint, ip_text
+from espia.semantic.tcp import TCP_STATES
 
 PROC = "/proc"
 _FILES = (
@@ -25,21 +26,6 @@ _FILES = (
     ("udp", "UDP", socket.AF_INET),
     ("udp6", "UDP", socket.AF_INET6),
 )
-# include/net/tcp_states.h
-TCP_STATES = {
-    1: "ESTABLISHED",
-    2: "SYN_SENT",
-    3: "SYN_RECV",
-    4: "FIN_WAIT1",
-    5: "FIN_WAIT2",
-    6: "TIME_WAIT",
-    7: "CLOSE",
-    8: "CLOSE_WAIT",
-    9: "LAST_ACK",
-    10: "LISTEN",
-    11: "CLOSING",
-    12: "NEW_SYN_RECV",
-}
 # A UDP socket is ESTABLISHED once connected, CLOSE (shown INACTIVE) otherwise.
 UDP_STATES = {1: "ESTABLISHED", 7: "INACTIVE"}
 

@@ -94,4 +94,71 @@ typedef __u8 gadget_packet_type;
  */
 typedef __u8 gadget_dns_message;
 
+/*
+ * Signals, capabilities, syscalls, socket options, mounts, TCP and TLS: their
+ * meaning is in espia/semantic/ (signals.py, capabilities.py, process.py,
+ * net.py, mounts.py, tcp.py, tls.py).
+ */
+
+/* A signal number, shown as SIGKILL, SIGRTMIN+3. */
+typedef __u32 gadget_signal;
+/*
+ * What the kernel did with a generated signal (the result of the
+ * signal/signal_generate tracepoint): delivered, ignored, pending (already
+ * pending, merged), overflow (the queue was full), lost-info (queued without
+ * its siginfo); 255 for no signal (a failed kill call): shown empty.
+ */
+typedef __u8 gadget_signal_result;
+#define GADGET_SIGNAL_NOT_SENT 255
+/* A capability number (CAP_NET_RAW is 13), shown as CAP_NET_RAW. */
+typedef __u32 gadget_capability;
+/* The outcome of a capability check: 0 allow, 1 deny; shown as allow, deny. */
+typedef __u8 gadget_cap_verdict;
+/* A syscall number of this machine, shown by name (bind); -1 when none (a kernel thread). */
+typedef __s32 gadget_syscall_nr;
+/*
+ * Options of a socket at bind(2), one bit each (espia's own, not a kernel
+ * layout): 1 REUSEADDR, 2 REUSEPORT, 4 FREEBIND, 8 TRANSPARENT,
+ * 16 BIND_ADDRESS_NO_PORT; shown as REUSEADDR|REUSEPORT.
+ */
+typedef __u8 gadget_bind_opts;
+#define GADGET_BIND_REUSEADDR 1
+#define GADGET_BIND_REUSEPORT 2
+#define GADGET_BIND_FREEBIND 4
+#define GADGET_BIND_TRANSPARENT 8
+#define GADGET_BIND_ADDRESS_NO_PORT 16
+/*
+ * A mount-related syscall, shown by name: 0 mount, 1 umount, 2 fsopen,
+ * 3 fsmount, 4 move_mount, 5 open_tree, 6 fspick, 7 mount_setattr.
+ */
+typedef __u8 gadget_mount_call;
+#define GADGET_MOUNT 0
+#define GADGET_UMOUNT 1
+#define GADGET_FSOPEN 2
+#define GADGET_FSMOUNT 3
+#define GADGET_MOVE_MOUNT 4
+#define GADGET_OPEN_TREE 5
+#define GADGET_FSPICK 6
+#define GADGET_MOUNT_SETATTR 7
+/*
+ * The flags argument of a mount-related syscall: each call has its own flag
+ * names (MS_NOSUID for mount, MNT_DETACH for umount...), so the call
+ * (gadget_mount_call) is in the high 32 bits, the flags in the low 32;
+ * shown as MS_NOSUID|MS_NODEV.
+ */
+typedef __u64 gadget_mount_flags;
+/* A TCP state (TCP_ESTABLISHED...), shown as ESTABLISHED, SYN_SENT... */
+typedef __u8 gadget_tcp_state;
+/* The flags of a TCP segment (the header's byte 13), shown as SYN|ACK. */
+typedef __u8 gadget_tcp_flags;
+/* What a TCP retransmission resent: 0 a segment, 1 a SYN-ACK; shown as RETRANSMIT, SYNACK. */
+typedef __u8 gadget_tcp_retransmit_kind;
+/*
+ * A TLS ClientHello from its record header on (a byte array, last in the
+ * event: its length is the record's, and it may be cut short).  User space
+ * reads the fields NAME (the server name, SNI), VERSION (the highest
+ * offered: TLS1.3 when supported_versions lists it) and ALPN from it.
+ */
+typedef __u8 gadget_tls_client_hello;
+
 #endif /* __ESPIA_TYPES_H */
