@@ -5,7 +5,7 @@ HEADERS := $(wildcard espia/gadgets/include/espia/*.h)
 SOURCES := $(shell find espia -name program.bpf.c)
 OBJECTS := $(SOURCES:.c=.o)
 
-.PHONY: all clean
+.PHONY: all clean cluster cluster-down cluster-status
 all: $(OBJECTS)
 
 %.bpf.o: %.bpf.c $(HEADERS)
@@ -13,3 +13,15 @@ all: $(OBJECTS)
 
 clean:
 	rm -rf build $(OBJECTS)
+
+# A real two-node Kubernetes on this machine (cluster/): `make cluster` builds
+# what is missing, starts it (or reuses a healthy one) and prints the admin
+# kubeconfig; `make cluster-down` removes everything it made.  Root only.
+cluster:
+	cd cluster && $(PYTHON) -m espia_cluster up
+
+cluster-down:
+	cd cluster && $(PYTHON) -m espia_cluster down
+
+cluster-status:
+	cd cluster && $(PYTHON) -m espia_cluster status

@@ -57,6 +57,8 @@ def _get(url: str, client: str | None = None) -> bool:
     """True if ``url`` answers 200 (with PKI/client's certificate for https)."""
     context = None
     if client is not None:
+        if not (layout.PKI / "complete").exists():
+            return False
         context = ssl.create_default_context(cafile=str(layout.PKI / "ca.crt"))
         context.load_cert_chain(layout.PKI / f"{client}.crt", layout.PKI / f"{client}.key")
     try:
@@ -494,9 +496,11 @@ def _delete_workloads() -> None:
     if not _api_ready():
         return
     kinds = "daemonsets,deployments,replicasets,statefulsets,jobs,cronjobs"
-    kubectl("delete", kinds, "--all", "--all-namespaces", "--wait=false", check=False)
-    kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=0", "--force",
-            "--wait=false", check=False)  # fmt: skip
+    # Orphaned, so that no pod is left to the garbage collector and its default 30 s grace;
+    # not --force either, which the kubelet also answers with the pod's full grace.
+    kubectl("delete", kinds, "--all", "--all-namespaces", "--cascade=orphan", check=False)
+    kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--timeout=30s",
+            check=False)  # fmt: skip
     with contextlib.suppress(ClusterError):
         proc.wait_until(
             lambda: all(
@@ -546,9 +550,10 @@ def _remove_cgroups(node: layout.Node) -> None:
 
 def _our_mounts() -> list[str]:
     mounts = []
+    netns = {str(layout.NETNS_DIR / n.netns) for n in layout.NODES if n.netns}
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         point = line.split()[4].encode().decode("unicode_escape")
-        if point.startswith((f"{layout.STATE}/", f"{layout.NETNS_DIR}/espia-")):
+        if point.startswith(f"{layout.STATE}/") or point in netns:
             mounts.append(point)
     return mounts
 
@@ -596,7 +601,9 @@ def _argv(pid: int) -> str:
 
 def down() -> None:
     """Stop everything and remove all it made (STATE keeps the PKI, configs and logs)."""
+    started = time.monotonic()
     _delete_workloads()
+    say(f"pods stopped ({time.monotonic() - started:.1f} s)")
     for node in layout.NODES:
         proc.stop(f"kube-proxy-{node.name}")
         proc.stop(f"kubelet-{node.name}")
@@ -605,8 +612,9 @@ def down() -> None:
     for node in layout.NODES:
         proc.kill(_cgroup_processes(node), grace=2)
         proc.stop(f"containerd-{node.name}")
+    say(f"nodes stopped ({time.monotonic() - started:.1f} s)")
     for name in reversed(_CONTROL_PLANE):
-        proc.stop(name)
+        proc.stop(name, grace=3)  # its data goes next: no need for a graceful shutdown
     proc.kill(proc.strays(), grace=5)  # shims, and daemons whose pid files were lost
     _unmount()
     for node in layout.NODES:
@@ -620,4 +628,4 @@ def down() -> None:
     (layout.STATE / "sysctls.json").unlink(missing_ok=True)
     if remaining := leftovers():
         raise ClusterError("left behind: " + "; ".join(remaining))
-    say("down: nothing left")
+    say(f"down in {time.monotonic() - started:.1f} s: nothing left")

@@ -33,7 +33,7 @@ ETCD_DATA = STATE / "etcd"
 ADMIN_KUBECONFIG = CONFIG / "admin.kubeconfig"
 
 PREFIX_NAME = "espia"  # prefix of every interface, namespace and cgroup made here
-DUMMY = "espia-cp0"
+DUMMY = "espia-cp0"  # holds the control plane's address
 CONTROL_PLANE_IP = "10.250.0.1"
 API_PORT = 6443
 API_SERVER = f"https://{CONTROL_PLANE_IP}:{API_PORT}"

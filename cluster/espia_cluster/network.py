@@ -1,4 +1,4 @@
-"""The cluster's network: a dummy interface for the control plane and node1, a network
+"""The cluster's network: an interface of its own (a bridge without ports) for the control plane and node1, a network
 namespace and a veth pair for node2, routes between them, and one firewall rule.
 
 The pods' bridges are made by the CNI bridge plugin (without masquerading,
@@ -42,7 +42,8 @@ def _firewall(action: str) -> None:
 def up() -> None:
     """Make what is missing (a second call changes nothing)."""
     if not _link_exists(layout.DUMMY):
-        run(["ip", "link", "add", layout.DUMMY, "type", "dummy"])
+        # A bridge without ports: this kernel has no dummy interfaces.
+        run(["ip", "link", "add", layout.DUMMY, "type", "bridge"])
     run(["ip", "addr", "replace", f"{layout.CONTROL_PLANE_IP}/32", "dev", layout.DUMMY])
     run(["ip", "link", "set", layout.DUMMY, "up"])
     _sysctl([])

@@ -139,21 +139,33 @@ def stop(name: str, grace: float = 10.0) -> None:
     """Stop daemon ``name`` if it runs; forget its pid file either way."""
     pid = pid_of(name)
     if pid is not None:
+        started = time.monotonic()
         kill([pid], grace)
+        if os.environ.get("ESPIA_CLUSTER_DEBUG"):
+            say(f"stopped {name} in {time.monotonic() - started:.1f} s")
     _pidfile(name).unlink(missing_ok=True)
 
 
+#: The daemons a cluster runs (clients such as kubectl or ctr are never counted or killed).
+DAEMONS = frozenset(
+    {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
+     "kube-proxy", "containerd", "containerd-shim-runc-v2"}
+)  # fmt: skip
+
+
 def strays() -> list[int]:
-    """Processes of a cluster whose pid files are gone: argv naming our folders, or our binaries."""
+    """Daemons of a cluster whose pid files are gone: a daemon's name and our folders in argv."""
     found = []
     needles = (str(layout.STATE).encode(), str(layout.BIN).encode())
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit():
             continue
         try:
-            argv = (entry / "cmdline").read_bytes()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(needle in argv for needle in needles):
+        if Path(argv[0].decode(errors="replace")).name not in DAEMONS:
+            continue
+        if any(needle in arg for arg in argv for needle in needles):
             found.append(int(entry.name))
     return found
