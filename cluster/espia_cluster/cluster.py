@@ -248,8 +248,11 @@ def _kube_proxy_config(node: layout.Node) -> Path:
             "healthzBindAddress": "127.0.0.1:10256",
             "metricsBindAddress": "127.0.0.1:10249",
             # Leave the machine's settings alone: no conntrack sizing, no route_localnet.
-            "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s",
-                          "tcpCloseWaitTimeout": "0s"},  # fmt: skip
+            "conntrack": {
+                "maxPerCore": 0,
+                "tcpEstablishedTimeout": "0s",
+                "tcpCloseWaitTimeout": "0s",
+            },
             "iptables": {"localhostNodePorts": False},
         },
     )
@@ -290,35 +293,44 @@ def _control_plane() -> None:
     pki_dir = layout.PKI
     _start(
         "etcd",
-        [_bin("etcd"), "--name=espia", f"--data-dir={layout.ETCD_DATA}",
-         "--listen-client-urls=http://127.0.0.1:2379",
-         "--advertise-client-urls=http://127.0.0.1:2379",
-         "--listen-peer-urls=http://127.0.0.1:2380",
-         "--initial-advertise-peer-urls=http://127.0.0.1:2380",
-         "--initial-cluster=espia=http://127.0.0.1:2380",
-         "--listen-metrics-urls=http://127.0.0.1:2381",
-         "--unsafe-no-fsync",  # a throwaway cluster: speed over durability
-         "--log-level=warn"],  # fmt: skip
+        [
+            _bin("etcd"),
+            "--name=espia",
+            f"--data-dir={layout.ETCD_DATA}",
+            "--listen-client-urls=http://127.0.0.1:2379",
+            "--advertise-client-urls=http://127.0.0.1:2379",
+            "--listen-peer-urls=http://127.0.0.1:2380",
+            "--initial-advertise-peer-urls=http://127.0.0.1:2380",
+            "--initial-cluster=espia=http://127.0.0.1:2380",
+            "--listen-metrics-urls=http://127.0.0.1:2381",
+            "--unsafe-no-fsync",  # a throwaway cluster: speed over durability
+            "--log-level=warn",
+        ],
         lambda: _get("http://127.0.0.1:2379/health"),
     )
     _start(
         "kube-apiserver",
-        [_bin("kube-apiserver"), "--etcd-servers=http://127.0.0.1:2379",
-         f"--bind-address={layout.CONTROL_PLANE_IP}", f"--secure-port={layout.API_PORT}",
-         f"--advertise-address={layout.CONTROL_PLANE_IP}",
-         f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
-         f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
-         f"--client-ca-file={pki_dir / 'ca.crt'}",
-         f"--kubelet-client-certificate={pki_dir / 'apiserver-kubelet-client.crt'}",
-         f"--kubelet-client-key={pki_dir / 'apiserver-kubelet-client.key'}",
-         "--kubelet-preferred-address-types=InternalIP,Hostname",
-         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-         f"--service-account-key-file={pki_dir / 'sa.pub'}",
-         f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
-         f"--service-cluster-ip-range={layout.SERVICE_CIDR}",
-         "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
-         "--allow-privileged=true",  # the espia agent is a privileged pod
-         "--profiling=false"],  # fmt: skip
+        [
+            _bin("kube-apiserver"),
+            "--etcd-servers=http://127.0.0.1:2379",
+            f"--bind-address={layout.CONTROL_PLANE_IP}",
+            f"--secure-port={layout.API_PORT}",
+            f"--advertise-address={layout.CONTROL_PLANE_IP}",
+            f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
+            f"--client-ca-file={pki_dir / 'ca.crt'}",
+            f"--kubelet-client-certificate={pki_dir / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki_dir / 'apiserver-kubelet-client.key'}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki_dir / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
+            f"--service-cluster-ip-range={layout.SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            "--allow-privileged=true",  # the espia agent is a privileged pod
+            "--profiling=false",
+        ],
         _api_ready,
     )
     # The API server's own identity towards kubelets: exec, logs, port-forward.
@@ -329,25 +341,38 @@ def _control_plane() -> None:
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRoleBinding",
                 "metadata": {"name": "kube-apiserver-kubelet-client"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                            "name": "system:kubelet-api-admin"},  # fmt: skip
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                              "name": "kube-apiserver-kubelet-client"}],  # fmt: skip
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "system:kubelet-api-admin",
+                },
+                "subjects": [
+                    {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "User",
+                        "name": "kube-apiserver-kubelet-client",
+                    }
+                ],
             }
         ),
     )
     kcm = str(layout.CONFIG / "controller-manager.kubeconfig")
     _start(
         "kube-controller-manager",
-        [_bin("kube-controller-manager"), f"--kubeconfig={kcm}",
-         f"--authentication-kubeconfig={kcm}", f"--authorization-kubeconfig={kcm}",
-         "--bind-address=127.0.0.1", "--leader-elect=false",
-         "--use-service-account-credentials=true",
-         f"--service-account-private-key-file={pki_dir / 'sa.key'}",
-         f"--root-ca-file={pki_dir / 'ca.crt'}",
-         f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
-         f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
-         f"--service-cluster-ip-range={layout.SERVICE_CIDR}"],  # fmt: skip
+        [
+            _bin("kube-controller-manager"),
+            f"--kubeconfig={kcm}",
+            f"--authentication-kubeconfig={kcm}",
+            f"--authorization-kubeconfig={kcm}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={pki_dir / 'sa.key'}",
+            f"--root-ca-file={pki_dir / 'ca.crt'}",
+            f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
+            f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
+            f"--service-cluster-ip-range={layout.SERVICE_CIDR}",
+        ],
     )
     scheduler = str(layout.CONFIG / "scheduler.kubeconfig")
     config = _write(
@@ -361,8 +386,13 @@ def _control_plane() -> None:
     )
     _start(
         "kube-scheduler",
-        [_bin("kube-scheduler"), f"--config={config}", f"--authentication-kubeconfig={scheduler}",
-         f"--authorization-kubeconfig={scheduler}", "--bind-address=127.0.0.1"],  # fmt: skip
+        [
+            _bin("kube-scheduler"),
+            f"--config={config}",
+            f"--authentication-kubeconfig={scheduler}",
+            f"--authorization-kubeconfig={scheduler}",
+            "--bind-address=127.0.0.1",
+        ],
     )
 
 
@@ -388,9 +418,12 @@ def _ctr(node: layout.Node, *args: str, check: bool = True, timeout: float = 300
 
 
 def _containerd_ready(node: layout.Node) -> bool:
-    return node.containerd_socket.exists() and not run(
-        ["ctr", f"--address={node.containerd_socket}", "version"], check=False, timeout=10
-    ).returncode
+    return (
+        node.containerd_socket.exists()
+        and not run(
+            ["ctr", f"--address={node.containerd_socket}", "version"], check=False, timeout=10
+        ).returncode
+    )
 
 
 def import_image(archive: Path) -> None:
@@ -410,20 +443,29 @@ def _node(node: layout.Node) -> None:
     node.pod_logs.mkdir(parents=True, exist_ok=True)
     _cgroups(node)
     _cni_config(node)
-    _start(f"containerd-{node.name}",
-           [*node.wrap, "containerd", f"--config={_containerd_config(node)}"],
-           lambda: _containerd_ready(node))  # fmt: skip
+    _start(
+        f"containerd-{node.name}",
+        [*node.wrap, "containerd", f"--config={_containerd_config(node)}"],
+        lambda: _containerd_ready(node),
+    )
     for name in layout.IMAGE_NAMES:
         _ctr(node, "images", "import", str(layout.IMAGES / f"{name}.tar"))
     _start(
         f"kubelet-{node.name}",
-        [*node.wrap, _bin("kubelet"), f"--config={_kubelet_config(node)}",
-         f"--kubeconfig={layout.CONFIG / f'kubelet-{node.name}.kubeconfig'}",
-         f"--hostname-override={node.name}", f"--node-ip={node.ip}",
-         f"--root-dir={node.dir / 'kubelet'}"],  # fmt: skip
+        [
+            *node.wrap,
+            _bin("kubelet"),
+            f"--config={_kubelet_config(node)}",
+            f"--kubeconfig={layout.CONFIG / f'kubelet-{node.name}.kubeconfig'}",
+            f"--hostname-override={node.name}",
+            f"--node-ip={node.ip}",
+            f"--root-dir={node.dir / 'kubelet'}",
+        ],
     )
-    _start(f"kube-proxy-{node.name}",
-           [*node.wrap, _bin("kube-proxy"), f"--config={_kube_proxy_config(node)}"])  # fmt: skip
+    _start(
+        f"kube-proxy-{node.name}",
+        [*node.wrap, _bin("kube-proxy"), f"--config={_kube_proxy_config(node)}"],
+    )
 
 
 def _wait_ready() -> None:
@@ -499,8 +541,15 @@ def _delete_workloads() -> None:
     # Orphaned, so that no pod is left to the garbage collector and its default 30 s grace;
     # not --force either, which the kubelet also answers with the pod's full grace.
     kubectl("delete", kinds, "--all", "--all-namespaces", "--cascade=orphan", check=False)
-    kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--timeout=30s",
-            check=False)  # fmt: skip
+    kubectl(
+        "delete",
+        "pods",
+        "--all",
+        "--all-namespaces",
+        "--grace-period=1",
+        "--timeout=30s",
+        check=False,
+    )
     with contextlib.suppress(ClusterError):
         proc.wait_until(
             lambda: all(

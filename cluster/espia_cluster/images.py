@@ -91,6 +91,8 @@ def _build(name: str, context: Path, containerfile: Path, *options: str) -> None
         "build",
         "--pull=never",
         "--layers",
+        # No io.buildah.version label: the sandbox image's labels end up on every pod sandbox.
+        "--identity-label=false",
         "--tag",
         layout.IMAGE_NAMES[name],
         "--file",
@@ -124,20 +126,35 @@ def build() -> None:
     with tempfile.TemporaryDirectory(prefix="espia-images-") as tmp:
         context = Path(tmp)
         if not _image_id(layout.IMAGE_NAMES["pause"]):
-            run(["gcc", "-static", "-Os", "-s", "-o", str(context / "pause"),
-                 str(layout.IMAGE_SOURCES / "pause.c")])  # fmt: skip
+            run(
+                [
+                    "gcc",
+                    "-static",
+                    "-Os",
+                    "-s",
+                    "-o",
+                    str(context / "pause"),
+                    str(layout.IMAGE_SOURCES / "pause.c"),
+                ]
+            )
             _build("pause", context, layout.IMAGE_SOURCES / "pause.Containerfile")
         if not _image_id(layout.IMAGE_NAMES["busybox"]):
             busybox = shutil.which("busybox")
             if busybox is None:
                 raise ClusterError("busybox: not installed (Debian: busybox-static)")
             shutil.copy2(busybox, context / "busybox")
-            _build("busybox", context, layout.IMAGE_SOURCES / "busybox.Containerfile",
-                   "--network=none")  # fmt: skip
+            _build(
+                "busybox", context, layout.IMAGE_SOURCES / "busybox.Containerfile", "--network=none"
+            )
     _base()
     say("building the espia image from the project's Dockerfile")
-    _build("agent", layout.PROJECT, layout.PROJECT / "Dockerfile",
-           f"--build-arg=BASE={BASE}", "--network=host")  # fmt: skip
+    _build(
+        "agent",
+        layout.PROJECT,
+        layout.PROJECT / "Dockerfile",
+        f"--build-arg=BASE={BASE}",
+        "--network=host",
+    )
     for name in layout.IMAGE_NAMES:
         _save(name)
     say(f"images ready in {layout.IMAGES} ({time.monotonic() - started:.0f} s)")

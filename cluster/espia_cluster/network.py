@@ -1,5 +1,6 @@
-"""The cluster's network: an interface of its own (a bridge without ports) for the control plane and node1, a network
-namespace and a veth pair for node2, routes between them, and one firewall rule.
+"""The cluster's network: an interface of its own (a bridge without ports) for the control
+plane and node1, a network namespace and a veth pair for node2, routes between them, and
+one firewall rule.
 
 The pods' bridges are made by the CNI bridge plugin (without masquerading,
 so it adds no iptables rules); their subnets are routed between the nodes.
@@ -30,8 +31,20 @@ def _sysctl(wrap: list[str], names: tuple[str, ...] = _SYSCTLS) -> None:
 
 
 def _firewall(action: str) -> None:
-    rule = ["FORWARD", "-s", layout.POD_CIDR, "!", "-d", "10.0.0.0/8",
-            "-m", "comment", "--comment", layout.FIREWALL_COMMENT, "-j", "REJECT"]  # fmt: skip
+    rule = [
+        "FORWARD",
+        "-s",
+        layout.POD_CIDR,
+        "!",
+        "-d",
+        "10.0.0.0/8",
+        "-m",
+        "comment",
+        "--comment",
+        layout.FIREWALL_COMMENT,
+        "-j",
+        "REJECT",
+    ]
     present = run(["iptables", "-w", "-C", *rule], check=False).returncode == 0
     if action == "-I" and not present:
         run(["iptables", "-w", "-I", *rule])
@@ -54,8 +67,21 @@ def up() -> None:
         if not (layout.NETNS_DIR / node.netns).exists():
             run(["ip", "netns", "add", node.netns])
         if not _link_exists(node.host_veth):
-            run(["ip", "link", "add", node.host_veth, "type", "veth",
-                 "peer", "name", "eth0", "netns", node.netns])  # fmt: skip
+            run(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    node.host_veth,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    node.netns,
+                ]
+            )
         run(["ip", "addr", "replace", f"{node.host_ip}/24", "dev", node.host_veth])
         run(["ip", "link", "set", node.host_veth, "up"])
         inside = ["ip", "-n", node.netns]
@@ -130,6 +156,9 @@ def leftovers() -> list[str]:
                 found.append(f"interface {name}")
     for tool in ("iptables", "ip6tables"):
         saved = run([f"{tool}-save"], check=False).stdout
-        found += [f"{tool}: {line}" for line in saved.splitlines()
-                  if "KUBE-" in line or layout.FIREWALL_COMMENT in line]  # fmt: skip
+        found += [
+            f"{tool}: {line}"
+            for line in saved.splitlines()
+            if "KUBE-" in line or layout.FIREWALL_COMMENT in line
+        ]
     return found

@@ -22,17 +22,43 @@ _DAYS = "3650"
 
 
 def _key(path: Path) -> None:
-    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-out", str(path)])  # fmt: skip
+    run(
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            str(path),
+        ]
+    )
     path.chmod(0o600)
 
 
 def _ca() -> None:
     _key(layout.PKI / "ca.key")
-    run(["openssl", "req", "-x509", "-new", "-key", str(layout.PKI / "ca.key"),
-         "-subj", "/CN=espia-cluster-ca", "-days", _DAYS, "-out", str(layout.PKI / "ca.crt"),
-         "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign"])  # fmt: skip
+    run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            str(layout.PKI / "ca.key"),
+            "-subj",
+            "/CN=espia-cluster-ca",
+            "-days",
+            _DAYS,
+            "-out",
+            str(layout.PKI / "ca.crt"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]
+    )
 
 
 def _certificate(
@@ -54,9 +80,27 @@ def _certificate(
     with tempfile.NamedTemporaryFile("w", suffix=".ext") as ext:
         ext.write("\n".join(extensions) + "\n")
         ext.flush()
-        run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(layout.PKI / "ca.crt"),
-             "-CAkey", str(layout.PKI / "ca.key"), "-set_serial", _serial(), "-days", _DAYS,
-             "-extfile", ext.name, "-out", str(layout.PKI / f"{name}.crt")])  # fmt: skip
+        run(
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                str(csr),
+                "-CA",
+                str(layout.PKI / "ca.crt"),
+                "-CAkey",
+                str(layout.PKI / "ca.key"),
+                "-set_serial",
+                _serial(),
+                "-days",
+                _DAYS,
+                "-extfile",
+                ext.name,
+                "-out",
+                str(layout.PKI / f"{name}.crt"),
+            ]
+        )
     csr.unlink()
 
 
@@ -65,7 +109,10 @@ def _serial() -> str:
 
 
 def kubeconfig(name: str, user: str) -> Path:
-    """CONFIG/name.kubeconfig: the API server and PKI/name's certificate, embedded (JSON is YAML)."""
+    """CONFIG/name.kubeconfig: the API server and PKI/name's certificate, embedded.
+
+    Written as JSON, which is YAML: no YAML library needed here.
+    """
 
     def embedded(path: Path) -> str:
         return base64.b64encode(path.read_bytes()).decode()
@@ -126,8 +173,11 @@ def make() -> None:
     for node in layout.NODES:
         user = f"system:node:{node.name}"
         _certificate(f"kubelet-{node.name}", user, ("system:nodes",))
-        _certificate(f"kubelet-{node.name}-serving", node.name,
-                     server=[f"DNS:{node.name}", f"IP:{node.ip}", "IP:127.0.0.1"])  # fmt: skip
+        _certificate(
+            f"kubelet-{node.name}-serving",
+            node.name,
+            server=[f"DNS:{node.name}", f"IP:{node.ip}", "IP:127.0.0.1"],
+        )
         kubeconfig(f"kubelet-{node.name}", user)
     for name, user in (
         ("admin", "kubernetes-admin"),
@@ -136,8 +186,27 @@ def make() -> None:
         ("kube-proxy", "system:kube-proxy"),
     ):
         kubeconfig(name, user)
-    run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-         "-out", str(layout.PKI / "sa.key")])  # fmt: skip
-    run(["openssl", "pkey", "-in", str(layout.PKI / "sa.key"), "-pubout",
-         "-out", str(layout.PKI / "sa.pub")])  # fmt: skip
+    run(
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            str(layout.PKI / "sa.key"),
+        ]
+    )
+    run(
+        [
+            "openssl",
+            "pkey",
+            "-in",
+            str(layout.PKI / "sa.key"),
+            "-pubout",
+            "-out",
+            str(layout.PKI / "sa.pub"),
+        ]
+    )
     (layout.PKI / "complete").write_text("")

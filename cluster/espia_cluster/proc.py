@@ -148,9 +148,17 @@ def stop(name: str, grace: float = 10.0) -> None:
 
 #: The daemons a cluster runs (clients such as kubectl or ctr are never counted or killed).
 DAEMONS = frozenset(
-    {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
-     "kube-proxy", "containerd", "containerd-shim-runc-v2"}
-)  # fmt: skip
+    {
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubelet",
+        "kube-proxy",
+        "containerd",
+        "containerd-shim-runc-v2",
+    }
+)
 
 
 def strays() -> list[int]:
