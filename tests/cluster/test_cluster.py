@@ -104,21 +104,20 @@ def test_kubectl_exec_logs_and_port_forward(
     assert kubectl("exec", *pod, "--", "cat", "/www/index.html") == "web\n"
     wait_for(lambda: kubectl("logs", *pod) == "serving\n", "the pod's log", 20)
 
-    forward = subprocess.Popen(
-        [str(BIN / "kubectl"), "port-forward", *pod, ":8080"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert forward.stdout is not None
-        line = forward.stdout.readline()
-        match = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", line)
-        assert match, f"kubectl port-forward said {line!r}"
-        url = f"http://127.0.0.1:{match.group(1)}/index.html"
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            assert answer.read() == b"web\n"
-    finally:
-        forward.kill()
-        forward.wait()
+    argv = [str(BIN / "kubectl"), "port-forward", *pod, ":8080"]
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as forward:
+        try:
+            assert forward.stdout is not None
+            line = forward.stdout.readline()
+            match = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", line)
+            assert match, f"kubectl port-forward said {line!r}"
+            url = f"http://127.0.0.1:{match.group(1)}/index.html"
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                assert answer.read() == b"web\n"
+        finally:
+            forward.kill()
 
 
 @pytest.mark.parametrize("node", sorted(NODES))
@@ -128,9 +127,18 @@ def test_exec_and_port_forward_through_the_python_client(
     core.create_namespaced_pod(namespace, pod_manifest("web", WEB, node))
     wait_phase(core, namespace, "web", {"Running"})
 
-    said = stream(core.connect_get_namespaced_pod_exec, "web", namespace,
-                  command=["cat", "/www/index.html"], stderr=True, stdin=False, stdout=True,
-                  tty=False)  # fmt: skip
+    # Not preloaded, so that the test closes the WebSocket itself (no ResourceWarning).
+    execution = stream(core.connect_get_namespaced_pod_exec, "web", namespace,
+                       command=["cat", "/www/index.html"], stderr=True, stdin=False, stdout=True,
+                       tty=False, _preload_content=False)  # fmt: skip
+    try:
+        execution.run_forever(timeout=30)
+        said = execution.read_stdout()
+    finally:
+        execution.close()
+        # websocket-client's close() skips the socket once the server has closed the
+        # stream; shutdown() closes it in every case.
+        execution.sock.shutdown()
     assert said == "web\n"
 
     forward = portforward(core.connect_get_namespaced_pod_portforward, "web", namespace,
@@ -144,6 +152,7 @@ def test_exec_and_port_forward_through_the_python_client(
             answer += chunk
     finally:
         connection.close()
+        forward.websocket.shutdown()
     assert answer.startswith(b"HTTP/1.") and b" 200 " in answer.split(b"\r\n")[0]
     assert answer.endswith(b"\r\n\r\nweb\n")
     assert forward.error(8080) is None
