@@ -41,6 +41,12 @@ WEB = [
 ]
 
 
+def start_web(core: client.CoreV1Api, namespace: str, node: str) -> client.V1Pod:
+    """The WEB pod on ``node``, once it runs."""
+    core.create_namespaced_pod(namespace, pod_manifest("web", WEB, node))
+    return wait_phase(core, namespace, "web", {"Running"})
+
+
 def test_every_node_is_ready_with_its_own_address(core: client.CoreV1Api) -> None:
     nodes = {node.metadata.name: node for node in core.list_node().items}
     assert set(nodes) == set(NODES), "two nodes: a single-node cluster does not pass"
@@ -63,8 +69,7 @@ def test_kubectl_and_the_server_report_the_pinned_version(cluster: Path) -> None
 def test_pod_runs_on_its_nodes_containerd_and_espia_names_it(
     core: client.CoreV1Api, namespace: str, node: str
 ) -> None:
-    core.create_namespaced_pod(namespace, pod_manifest("web", WEB, node))
-    pod = wait_phase(core, namespace, "web", {"Running"})
+    pod = start_web(core, namespace, node)
     container_id = pod.status.container_statuses[0].container_id.removeprefix("containerd://")
 
     info = ctr_json(node, "containers", "info", container_id)
@@ -97,8 +102,7 @@ def test_pod_runs_on_its_nodes_containerd_and_espia_names_it(
 def test_kubectl_exec_logs_and_port_forward(
     core: client.CoreV1Api, namespace: str, node: str
 ) -> None:
-    core.create_namespaced_pod(namespace, pod_manifest("web", WEB, node))
-    wait_phase(core, namespace, "web", {"Running"})
+    start_web(core, namespace, node)
     pod = ["--namespace", namespace, "web"]
 
     assert kubectl("exec", *pod, "--", "cat", "/www/index.html") == "web\n"
@@ -124,8 +128,7 @@ def test_kubectl_exec_logs_and_port_forward(
 def test_exec_and_port_forward_through_the_python_client(
     core: client.CoreV1Api, namespace: str, node: str
 ) -> None:
-    core.create_namespaced_pod(namespace, pod_manifest("web", WEB, node))
-    wait_phase(core, namespace, "web", {"Running"})
+    start_web(core, namespace, node)
 
     # Not preloaded, so that the test closes the WebSocket itself (no ResourceWarning).
     execution = stream(core.connect_get_namespaced_pod_exec, "web", namespace,
