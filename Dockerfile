@@ -14,7 +14,7 @@
 # BASE is any Debian 12 image; the default is the official one.  Where no
 # registry is reachable, pass one made locally (cluster/ does that with
 # mmdebstrap: --build-arg BASE=localhost/espia-debian:12).
-ARG BASE=docker.io/library/debian:12-slim
+ARG BASE=debian:12-slim
 
 FROM ${BASE} AS build
 RUN apt-get update \

@@ -69,6 +69,10 @@ def _get(url: str, client: str | None = None) -> bool:
 
 
 def _api_ready() -> bool:
+    # Without our API server the address is no longer on this machine: a request would
+    # follow the default route off it.
+    if not proc.running("kube-apiserver"):
+        return False
     return _get(f"{layout.API_SERVER}/readyz", "admin")
 
 

@@ -111,7 +111,7 @@ def _serial() -> str:
 def kubeconfig(name: str, user: str) -> Path:
     """CONFIG/name.kubeconfig: the API server and PKI/name's certificate, embedded.
 
-    Written as JSON, which is YAML: no YAML library needed here.
+    Written as JSON, which is YAML: no YAML package needed here.
     """
 
     def embedded(path: Path) -> str:
