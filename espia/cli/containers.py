@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from espia.cli.options import container_options
+from espia.containers.fields import K8S_FIELDS, RUNTIME_FIELDS
 from espia.containers.model import Container, ContainerEvent
-from espia.engine.session import node_name, start_collection
+from espia.engine.session import start_collection
 from espia.errors import UsageError
 from espia.gadget.fields import Field, ValueKind
 from espia.output.columns import ColumnsOutput, select_columns
-from espia.pipeline.enrich import RUNTIME_FIELDS, k8s_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,24 +26,30 @@ class Row:
     container: Container
 
 
-def _field(name: str, expr: str, width: int, kind: ValueKind = ValueKind.STR, **kw: Any) -> Field:
-    return Field(name, expr, kind, width=width, **kw)
+def _field(
+    name: str, path: tuple[str, ...], width: int, kind: ValueKind = ValueKind.STR, **kw: Any
+) -> Field:
+    return Field(name, path, kind, width=width, **kw)
+
+
+def _short_id(container_id: str) -> str:
+    return container_id[:12]
 
 
 _RUNTIME = {f.name: f.with_options(hidden=False) for f in RUNTIME_FIELDS}
 
 # The enrichment stage's container fields, shown; the id cut to its usual 12 digits.
 FIELDS = (
-    _field("event", "e.event", 8, hidden=True),
+    _field("event", ("event",), 8, hidden=True),
     _RUNTIME["runtime.runtimeName"],
     _RUNTIME["runtime.containerName"],
-    _RUNTIME["runtime.containerId"].with_options(expr="e.container.id[:12]", width=12),
+    _RUNTIME["runtime.containerId"].with_options(render=_short_id, width=12),
     _RUNTIME["runtime.containerImageName"].with_options(width=24),
-    _field("pid", "e.container.pid", 7, ValueKind.INT, right=True),
-    _field("mntns", "e.container.mntns", 10, ValueKind.INT, right=True),
-    _field("netns", "e.container.netns", 10, ValueKind.INT, right=True),
-    *(f.with_options(hidden=False) for f in k8s_fields(node_name())[1:4]),
-    _field("k8s.podLabels", "e.container.k8s.pod_labels", 20, ValueKind.MAP, hidden=True),
+    _field("pid", ("container", "pid"), 7, ValueKind.INT, right=True),
+    _field("mntns", ("container", "mntns"), 10, ValueKind.INT, right=True),
+    _field("netns", ("container", "netns"), 10, ValueKind.INT, right=True),
+    *(f.with_options(hidden=False) for f in K8S_FIELDS[1:4]),
+    _field("k8s.podLabels", ("container", "k8s", "pod_labels"), 20, ValueKind.MAP, hidden=True),
 )
 DEFAULT = [f.name for f in FIELDS if not f.hidden]
 

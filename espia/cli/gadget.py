@@ -27,7 +27,13 @@ def run_gadget_command(args: Any, stopper: Callable[[Callable[[], None]], Any]) 
 
         def output_for(columns: list[str]) -> Any:
             return make_output(
-                args.output, fields, columns, sys.stdout, sys.stderr, lists=spec.json_lists
+                args.output,
+                fields,
+                columns,
+                sys.stdout,
+                sys.stderr,
+                lists=spec.json_lists,
+                title=spec.title,
             )
 
         output_for(session.default_columns())  # a bad -o is reported before anything loads

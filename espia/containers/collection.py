@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING
 from espia.containers.cgroups import CgroupTable, container_of
 from espia.containers.model import NO_CONTAINER, Container, ContainerEvent, ContainerEventKind
 from espia.containers.runtimes import Runtime
+from espia.containers.runtimes._proc import every_process, process_ids
 from espia.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
@@ -67,21 +67,6 @@ def pod_view(container: Container) -> Container:
     return dataclasses.replace(container, name=container.k8s.pod, k8s=k8s)
 
 
-def _namespace_ids(pid: str) -> tuple[int, int] | None:
-    try:
-        return os.stat(f"/proc/{pid}/ns/mnt").st_ino, os.stat(f"/proc/{pid}/ns/net").st_ino
-    except OSError:
-        return None
-
-
-def _cgroup_of(pid: str) -> str | None:
-    try:
-        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
-            return next((line[3:].rstrip("\n") for line in f if line.startswith("0::")), None)
-    except OSError:
-        return None
-
-
 class ContainerCollection:
     """The host's containers, kept current while a gadget runs.  `close()` ends it all."""
 
@@ -108,8 +93,7 @@ class ContainerCollection:
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
         self._forget: list[tuple[float, Container]] = []
-        init = _namespace_ids("1")
-        self._host_netns = init[1] if init else 0
+        self._host_netns = process_ids(1).netns
         self._cgroups: CgroupTable | None = None
         self._tracker: LocalRun | None = None
         self._track_kernel = track_kernel
@@ -133,7 +117,6 @@ class ContainerCollection:
         from espia.ebpf import features
         from espia.engine.local import LocalRun, RunOptions
         from espia.gadget.spec import GadgetSpec
-
 
         self._cgroups = CgroupTable(features.cgroup2_root())
         tracker = LocalRun(
@@ -319,12 +302,9 @@ class ContainerCollection:
             log.warning("container tracker lost %d reports: containers may go unnamed", batch.lost)
 
     def _scan_proc(self) -> None:
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            ids = _namespace_ids(pid)
-            if ids is not None and ids[0] not in self.by_mntns:
-                self._learn(ids[0], ids[1], _cgroup_of(pid))
+        for ids in every_process():
+            if ids.mntns not in self.by_mntns:
+                self._learn(ids.mntns, ids.netns, ids.cgroup)
         if self._host_netns:
             with self._lock:
                 self._classify("netns", self._host_netns, NO_CONTAINER)

@@ -57,7 +57,7 @@ def attach_cgroup(program: Program, cgroup_path: str) -> Link:
     return Link(handle, program)
 
 
-def _attach_error(program: Program, hook: str) -> KernelError:
+def _attach_error(program: Program, hook: str) -> KernelError | PrivilegeError:
     code = _libbpf.last_errno()
     _libbpf.log.take()
     if code in (errno.EPERM, errno.EACCES):

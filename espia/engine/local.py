@@ -136,12 +136,12 @@ class LocalRun:
         if self.schema is None:
             self.prepare()
         assert self.schema is not None and self.filter is not None
+        self.require_privileges()
         if self._rows is not None:
             # Nothing to load: the stages only need to be stopped at the end.
             for operator in self.operators:
                 self._stack.callback(operator.stop)
             return
-        features.require_privileges()
         features.tracefs()
         obj = self._object
         kernel = dict(self.filter.kernel)
@@ -167,6 +167,13 @@ class LocalRun:
                 link = attach(program)
                 self._links.append(link)
         self._stack.callback(self._detach)
+
+    def require_privileges(self) -> None:
+        """Raises PrivilegeError naming the capabilities this gadget lacks, before any load."""
+        programs = [] if self._rows is not None else self._object.programs
+        # espia's own programs (the container tracker) are named by what they serve.
+        what = "container tracking" if self.spec.category == "internal" else self.spec.title
+        features.require_privileges(what, [p.section for p in programs])
 
     def _configure(self, obj: BpfObject, kernel: dict[str, int | str]) -> None:
         """Sets the in-kernel filters and skips programs whose hook this kernel lacks."""

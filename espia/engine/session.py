@@ -12,27 +12,21 @@ and the container collection behind them, and decides the default columns
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from espia.containers.collection import ContainerCollection
+from espia.containers.fields import K8S_FIELDS, RUNTIME_FIELDS
 from espia.containers.model import Container
 from espia.containers.runtimes import Runtime
 from espia.containers.selector import ContainerSelector
 from espia.engine.local import Batch, LocalRun, RunOptions
 from espia.gadget.schema import EventSchema
 from espia.gadget.spec import GadgetSpec
-from espia.pipeline.enrich import RUNTIME_FIELDS, ContainerEnricher, k8s_fields
+from espia.pipeline.enrich import ContainerEnricher
 from espia.pipeline.select import ContainerSelection
 
 log = logging.getLogger("espia")
-
-
-def node_name() -> str:
-    """This host's Kubernetes node name (NODE_NAME, as a DaemonSet sets it) or hostname."""
-    return os.environ.get("NODE_NAME") or socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -88,7 +82,7 @@ class Session:
 
     def __init__(self, spec: GadgetSpec, options: RunOptions, containers: ContainerOptions) -> None:
         self.containers = containers
-        self.run = LocalRun(spec, options, extra_fields=(*RUNTIME_FIELDS, *k8s_fields(node_name())))
+        self.run = LocalRun(spec, options, extra_fields=(*RUNTIME_FIELDS, *K8S_FIELDS))
         self.collection: ContainerCollection | None = None
         try:
             self.schema: EventSchema = self.run.prepare()
@@ -105,6 +99,7 @@ class Session:
 
     def start(self) -> None:
         """Starts following containers, then loads and attaches the gadget."""
+        self.run.require_privileges()  # the gadget's own needs are reported first
         key = self.schema.join_key()
         if key is not None and self.containers.enabled:
             kind, attribute = key
@@ -176,4 +171,4 @@ def default_columns(schema: EventSchema, show_k8s: bool) -> list[str]:
     return columns + own
 
 
-_ENRICHED = {f.name for f in (*RUNTIME_FIELDS, *k8s_fields(""))}
+_ENRICHED = {f.name for f in (*RUNTIME_FIELDS, *K8S_FIELDS)}

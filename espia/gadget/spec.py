@@ -17,6 +17,12 @@ iterators are refused) names instead a ``source:`` of the engine
 with a ``type``: a semantic type of types.h (``gadget_netns_id``,
 ``gadget_l4endpoint``...) or ``string``, ``int``, ``bool``.  It has no
 program.bpf.c, and gets the same enrichment, filters and outputs.
+
+``join:`` names the field that ties events to containers: a
+``gadget_mntns_id`` field (the event belongs to a process's container) or a
+``gadget_netns_id`` field (it belongs to a network namespace, so to a pod,
+as a DNS packet does).  Without it, events are not tied to containers, and
+container selectors select nothing of them.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ DESCRIPTION = "gadget.yaml"
 
 # Options gadget.yaml may set on a field ("type" only for a gadget with a source).
 FIELD_OPTIONS = {"description", "hidden", "width", "right", "type"}
-# Categories whose JSON output is one list per batch (SPEC: per interval, per snapshot).
+# Categories whose JSON output is one list per batch (one per interval, per snapshot).
 LIST_CATEGORIES = {"snapshot", "top"}
 
 
@@ -48,6 +54,8 @@ class GadgetSpec:
     field_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The engine's user-space source of a gadget without a program (yaml `source:`).
     data_source: str | None = None
+    # The field that ties events to containers (yaml `join:`), if any.
+    join: str | None = None
 
     @property
     def title(self) -> str:
@@ -104,6 +112,7 @@ class GadgetSpec:
             folder=folder,
             field_options={str(k): dict(v or {}) for k, v in options.items()},
             data_source=str(data["source"]) if data.get("source") else None,
+            join=str(data["join"]) if data.get("join") else None,
         )
 
 

@@ -15,79 +15,10 @@ from operator import attrgetter
 
 from espia.containers.model import Container
 from espia.gadget.event import Event
-from espia.gadget.fields import Field, ValueKind
 from espia.pipeline.operator import Operator
 
 # How long events of a namespace nobody knows yet wait for its container.
 HOLD = 1.0
-
-RUNTIME_FIELDS = (
-    Field(
-        "runtime.containerName",
-        "e.container.name",
-        ValueKind.STR,
-        "Name of the container, as its runtime knows it",
-        width=20,
-        untrusted=True,
-    ),
-    Field(
-        "runtime.containerId",
-        "e.container.id",
-        ValueKind.STR,
-        "Id of the container",
-        hidden=True,
-        width=13,
-    ),
-    Field(
-        "runtime.containerImageName",
-        "e.container.image",
-        ValueKind.STR,
-        "Image of the container",
-        hidden=True,
-        width=20,
-        untrusted=True,
-    ),
-    Field(
-        "runtime.runtimeName",
-        "e.container.runtime",
-        ValueKind.STR,
-        "Container runtime (containerd, docker, podman, cri-o)",
-        hidden=True,
-        width=10,
-    ),
-)
-
-
-def k8s_fields(node: str) -> tuple[Field, ...]:
-    """The K8S.* fields; K8S.NODE is `node`, the same for every event of this host."""
-    return (
-        Field("k8s.node", repr(node), ValueKind.STR, "Kubernetes node", hidden=True, width=20),
-        Field(
-            "k8s.namespace",
-            "e.container.k8s.namespace",
-            ValueKind.STR,
-            "Kubernetes namespace of the pod",
-            hidden=True,
-            width=14,
-        ),
-        Field("k8s.pod", "e.container.k8s.pod", ValueKind.STR, "Pod name", hidden=True, width=16),
-        Field(
-            "k8s.container",
-            "e.container.k8s.container",
-            ValueKind.STR,
-            "Container name in the pod spec",
-            hidden=True,
-            width=14,
-        ),
-        Field(
-            "k8s.podLabels",
-            "e.container.k8s.pod_labels",
-            ValueKind.MAP,
-            "Labels of the pod",
-            hidden=True,
-            width=20,
-        ),
-    )
 
 
 class ContainerEnricher(Operator):

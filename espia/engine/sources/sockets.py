@@ -16,11 +16,15 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from espia.gadget.net import Endpoint, ip_text
+from espia.semantic.net import Endpoint, ip_text
 
 PROC = "/proc"
-_FILES = (("tcp", "TCP", socket.AF_INET), ("tcp6", "TCP", socket.AF_INET6),
-          ("udp", "UDP", socket.AF_INET), ("udp6", "UDP", socket.AF_INET6))
+_FILES = (
+    ("tcp", "TCP", socket.AF_INET),
+    ("tcp6", "TCP", socket.AF_INET6),
+    ("udp", "UDP", socket.AF_INET),
+    ("udp6", "UDP", socket.AF_INET6),
+)
 # include/net/tcp_states.h
 TCP_STATES = {
     1: "ESTABLISHED",
