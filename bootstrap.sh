@@ -3,19 +3,24 @@
 # and the gadgets built against this kernel.  Run as root from the source tree.
 #
 #   ./bootstrap.sh           what `espia` needs to run
-#   ./bootstrap.sh --test    also what the tests need (container runtimes, DNS tools)
+#   ./bootstrap.sh --test    also what the tests need (container runtimes, DNS tools, and
+#                            the throwaway Kubernetes cluster of cluster/, built here: Go
+#                            1.24+ must be installed; the first build takes 10-30 minutes)
 #   ./bootstrap.sh --bench   also what bench/ measures against (bpftrace, hyperfine...)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(clang llvm libbpf1 libbpf-dev bpftool make)
 python_extra=""
+cluster=""
 for arg in "$@"; do
   case "$arg" in
     --test)
       packages+=(containerd runc docker.io podman busybox-static iproute2 dnsmasq-base
-                 bind9-dnsutils util-linux)
-      python_extra="[test]" ;;
+                 bind9-dnsutils util-linux
+                 containernetworking-plugins iptables openssl mmdebstrap gcc libc6-dev)
+      python_extra="[test]"
+      cluster=1 ;;
     --bench)
       packages+=(bpftrace hyperfine dnsperf linux-perf containerd runc busybox-static
                  iproute2 dnsmasq-base bind9-dnsutils)
@@ -34,3 +39,8 @@ apt-get update -q
 apt-get install -y -q "${packages[@]}"
 python3 -m pip install -q --root-user-action=ignore -e ".${python_extra}"
 make -s
+if [ -n "$cluster" ]; then
+  # The cluster's Kubernetes and etcd are built from their Go modules (cluster/build).
+  if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then PATH="$PATH:/usr/local/go/bin"; fi
+  make -s cluster-build
+fi

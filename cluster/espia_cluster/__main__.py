@@ -1,0 +1,3 @@
+from espia_cluster.cli import main
+
+main()
