@@ -17,11 +17,7 @@ def gadget_help(category: str, name: str) -> str:
     try:
         shown = {c.lower() for c in default_columns(run.schema, pods=False)}
         width = max(len(f.header) for f in run.fields)
-        lines = [
-            "",
-            "fields (* shown by default; with -n, -A, -p or -l the K8S.NAMESPACE, K8S.POD",
-            "(and K8S.CONTAINER) columns come first; pick others with -o columns=+NAME):",
-        ]
+        lines = ["", "fields (* shown by default; pick others with -o columns=+NAME):"]
         for field in run.fields:
             mark = "*" if field.name.lower() in shown else " "
             lines.append(f"  {mark} {field.header:<{width}}  {field.description}")
