@@ -41,8 +41,10 @@ class WireField:
     # The semantic typedef of the member it comes from (types.h), "" if none.
     type: str = ""
     # Attribute names from the event (("container", "k8s", "pod")); () for a
-    # field computed from a member (ERRNAME, a DNS message's parts).
+    # field whose value is not an attribute path.
     path: tuple[str, ...] = ()
+    # Shown through its semantic type's rendering (ERRNAME: the name of ERR's value).
+    rendered: bool = False
 
     @property
     def container(self) -> bool:
@@ -120,4 +122,5 @@ def _wire_field(field: Field, typedefs: dict[str, str]) -> WireField:
         json_text=field.json_text,
         type=typedefs.get(path[0], "") if len(path) == 1 else "",
         path=path,
+        rendered=field.render is not None,
     )
