@@ -210,12 +210,29 @@ def test_list_containers_shows_pod_containers_not_sandboxes(ctr: Ctr, pods):
 def test_list_containers_watch_reports_starts_and_stops(ctr: Ctr, rootfs):
     name = unique("watched")
     cli = EspiaCli(["list-containers", "--watch", "-c", name, "-o", "json"])
-    time.sleep(2)
+    # The running containers come first (none by that name): the watch is live from there.
+    assert cli.wait_for(lambda line: line.startswith("[")) == "[]"
     with ctr.running(name, rootfs):
-        cli.wait_for(lambda line: name in line and '"started"' in line)
-    cli.wait_for(lambda line: name in line and '"stopped"' in line)
+        (started,) = json.loads(cli.wait_for(lambda line: name in line and '"started"' in line))
+    (stopped,) = json.loads(cli.wait_for(lambda line: name in line and '"stopped"' in line))
+    assert started["runtime"]["containerName"] == stopped["runtime"]["containerName"] == name
+    assert started["k8s"]["node"] == os.uname().nodename
     cli.proc.send_signal(2)
     assert cli.finish()[0] == 0
+
+
+def test_list_containers_watch_shows_the_running_ones_first_in_every_format(ctr: Ctr, rootfs):
+    name = unique("running")
+    with ctr.running(name, rootfs):
+        cli = EspiaCli(["list-containers", "--watch", "-c", name, "-o", "json"])
+        (running,) = json.loads(cli.wait_for(lambda line: line.startswith("[")))
+        assert (running["event"], running["runtime"]["containerName"]) == ("running", name)
+        cli.proc.send_signal(2)
+        assert cli.finish()[0] == 0
+        yaml_cli = EspiaCli(["list-containers", "--watch", "-c", name, "-o", "yaml"])
+        yaml_cli.wait_for(lambda line: f"containerName: {name}" in line)
+        yaml_cli.proc.send_signal(2)
+        assert yaml_cli.finish()[0] == 0
 
 
 @pytest.mark.parametrize("engine", ["docker", "podman"])
