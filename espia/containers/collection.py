@@ -108,8 +108,12 @@ class ContainerCollection:
 
     # --- life ----------------------------------------------------------------
 
-    def start(self) -> None:
-        """Lists every runtime, follows their events, classifies what exists in /proc."""
+    def start(self, scan_proc: bool = True) -> None:
+        """Lists every runtime, follows their events, classifies what exists in /proc.
+
+        Without `scan_proc`, /proc is left for `follow_kernel()`, which reads it
+        once the tracker is attached.
+        """
         self._spawn(self._housekeeping, name="espia-containers-expire")
         for runtime in self.runtimes:
             self._spawn(self._follow, runtime, name=f"espia-watch-{runtime.name}")
@@ -117,7 +121,8 @@ class ContainerCollection:
                 self._add_all(runtime.list_containers())
             except RuntimeUnavailable as exc:
                 log.warning("%s (containers of %s are shown without names)", exc, runtime.name)
-        self._scan_proc()
+        if scan_proc:
+            self._scan_proc()
 
     def follow_kernel(self, reports: KernelReports, cgroup_root: Path) -> None:
         """From now on, `catch_up()` applies the container tracker's `reports`.

@@ -61,7 +61,8 @@ class ContainerService:
         """The collection, started if it is not; with `kernel`, also fed by the tracker."""
         with self._lock:
             if self._collection is None:
-                self._collection = self._start_collection()
+                # With the tracker to come, /proc is read once, after it is attached.
+                self._collection = self._start_collection(scan_proc=not kernel)
             self._users += 1
             try:
                 if kernel and self._tracker is None:
@@ -105,7 +106,7 @@ class ContainerService:
             events, lost = tracker.poll()
             return list(events), lost
 
-    def _start_collection(self) -> ContainerCollection:
+    def _start_collection(self, scan_proc: bool) -> ContainerCollection:
         """Connects to the runtimes and starts following them.
 
         A runtime named with --runtimes that does not answer is not fatal: the
@@ -132,7 +133,7 @@ class ContainerService:
                     missing.append(name)
         collection = ContainerCollection(runtimes, sources.containerd_namespaces, sources.node)
         try:
-            collection.start()
+            collection.start(scan_proc)
             for name in missing:
                 collection.connect_later(name, _first(connect, name))
         except BaseException:
