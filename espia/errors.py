@@ -2,7 +2,7 @@
 
     EspiaError                  anything espia reports to a user (exit 1)
     ├── UsageError              a bad flag, column, field, filter or gadget name (exit 2)
-    ├── PermissionError_        not root / missing capabilities
+    ├── PrivilegeError          not root / missing capabilities
     ├── KernelError             the kernel lacks something or refused something
     │   ├── NotSupportedError   a feature (BTF, ring buffer, a hook) is absent
     │   └── LoadError           libbpf or the verifier refused a program

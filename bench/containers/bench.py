@@ -27,7 +27,7 @@ from _common import OUT, Tracer, loadgen, machine, markdown_table, replace_secti
 from support.runtimes import Ctr, Services  # noqa: E402
 
 import espia  # noqa: E402
-from espia.gadget.fields import BOOT_CLOCK  # noqa: E402
+from espia.semantic.process import BOOT_CLOCK  # noqa: E402
 
 CONTAINERS = 20
 

@@ -38,8 +38,19 @@ def cpu_seconds(pid: int) -> float:
 
 def dnsperf(lab_ns, server: str, datafile: Path, args: argparse.Namespace) -> dict[str, float]:
     done = lab_ns.run(
-        "dnsperf", "-s", server, "-d", str(datafile), "-c", str(args.clients),
-        "-l", str(args.seconds), "-Q", str(args.rate), "-t", "2",
+        "dnsperf",
+        "-s",
+        server,
+        "-d",
+        str(datafile),
+        "-c",
+        str(args.clients),
+        "-l",
+        str(args.seconds),
+        "-Q",
+        str(args.rate),
+        "-t",
+        "2",
         timeout=args.seconds + 30,
     )
     text = done.stdout
@@ -62,7 +73,9 @@ def dnsperf(lab_ns, server: str, datafile: Path, args: argparse.Namespace) -> di
 def traced(client, server_ns, server: str, datafile: Path, args, out: Path) -> dict:
     espia = subprocess.Popen(
         ["espia", "trace", "dns", "-o", "json", "-F", f"netns:{client.inode}"],
-        stdout=out.open("w"), stderr=subprocess.PIPE, text=True,
+        stdout=out.open("w"),
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(3)  # attached (the CLI prints nothing before the first event in JSON)
     before = cpu_seconds(espia.pid)
@@ -109,11 +122,20 @@ def main() -> None:
         with_gadget = traced(client, server_ns, link.peer4, datafile, args, Path(tmp) / "out")
         after = dnsperf(client, link.peer4, datafile, args)
     baseline = (before["latency_us"] + after["latency_us"]) / 2
-    print(json.dumps({
-        "offered_qps": args.rate, "seconds": args.seconds, "clients": args.clients,
-        "untraced_before": before, "traced": with_gadget, "untraced_after": after,
-        "latency_added_us": with_gadget["latency_us"] - baseline,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "offered_qps": args.rate,
+                "seconds": args.seconds,
+                "clients": args.clients,
+                "untraced_before": before,
+                "traced": with_gadget,
+                "untraced_after": after,
+                "latency_added_us": with_gadget["latency_us"] - baseline,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,13 @@ def run_gadget(
     try:
         columns = [*first_columns, *default_columns(run.schema, options.selector.wants_pods)]
         output = make_output(
-            args.output, run.fields, columns, sys.stdout, sys.stderr, lists=run.schema.lists
+            args.output,
+            run.fields,
+            columns,
+            sys.stdout,
+            sys.stderr,
+            lists=run.schema.lists,
+            title=run.schema.gadget,
         )
         run.start()
         signals = stopper(run.stop)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -40,7 +39,7 @@ from typing import Any, Protocol
 from espia.containers.cgroups import CgroupTable, container_of
 from espia.containers.model import NO_CONTAINER, Container, ContainerEvent, ContainerEventKind
 from espia.containers.runtimes import Runtime
-from espia.containers.runtimes._proc import process_ids
+from espia.containers.runtimes._proc import every_process, process_ids
 from espia.errors import RuntimeUnavailable
 
 log = logging.getLogger("espia")
@@ -80,13 +79,14 @@ class ContainerCollection:
         self,
         runtimes: list[Runtime],
         containerd_namespaces: tuple[str, ...] = ("k8s.io",),
-        node: str = "",
+        node: str | None = None,
     ) -> None:
         self.runtimes = runtimes
         self.containerd_namespaces = containerd_namespaces
-        # Every container (and the host's own value) says which node it is on.
-        self.node = node
-        self.host = NO_CONTAINER if not node else _on_node(NO_CONTAINER, node)
+        # Every container (and the host's own value) says which node it is on:
+        # `node`, or this host's (what K8sMeta says by default).
+        self.node = node or NO_CONTAINER.k8s.node
+        self.host = self._stamped(NO_CONTAINER)
         # 0 is what a gadget reports when it could not read a namespace.
         self.by_mntns: dict[int, Container] = {0: self.host}
         self.by_netns: dict[int, Container] = {0: self.host}
@@ -232,7 +232,11 @@ class ContainerCollection:
             self._classify("netns", netns, pod_view(container))
 
     def _stamped(self, container: Container) -> Container:
-        return _on_node(container, self.node) if self.node else container
+        if container.k8s.node == self.node:
+            return container
+        return dataclasses.replace(
+            container, k8s=dataclasses.replace(container.k8s, node=self.node)
+        )
 
     def _add(self, container: Container) -> None:
         with self._lock:
@@ -320,12 +324,9 @@ class ContainerCollection:
             log.warning("container tracker lost %d reports: containers may go unnamed", lost)
 
     def _scan_proc(self) -> None:
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            ids = process_ids(int(pid))
-            if ids.mntns and ids.mntns not in self.by_mntns:
-                self._learn(ids.mntns, ids.netns, ids.cgroup or None)
+        for ids in every_process():
+            if ids.mntns not in self.by_mntns:
+                self._learn(ids.mntns, ids.netns, ids.cgroup)
         if self._host_netns:
             with self._lock:
                 self._classify("netns", self._host_netns, self.host)
@@ -385,7 +386,3 @@ class ContainerCollection:
             watchers = list(self._watchers)
         for watcher in watchers:
             watcher(event)
-
-
-def _on_node(container: Container, node: str) -> Container:
-    return dataclasses.replace(container, k8s=dataclasses.replace(container.k8s, node=node))

@@ -7,12 +7,19 @@ reference, not a copy of every field.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+def this_node() -> str:
+    """This host's Kubernetes node name (NODE_NAME, as a DaemonSet sets it) or hostname."""
+    return os.environ.get("NODE_NAME") or socket.gethostname()
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +34,9 @@ class K8sMeta:
     # The pod's sandbox ("pause") container: it holds the pod's namespaces and
     # runs no workload, so enrichment can attribute it to the pod or skip it.
     sandbox: bool = False
-    # The node the container runs on, stamped by the collection of that node, so
-    # that events merged from several nodes each say where they happened.
-    node: str = ""
+    # The node the container runs on: this host's unless whoever reported the
+    # container said otherwise (events from several nodes can be merged).
+    node: str = field(default_factory=this_node)
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,9 +128,6 @@ class Btf:
     def size(self, type_id: int) -> int:
         return int(self._lib.btf__resolve_size(self._handle, type_id))
 
-    def ids(self) -> range:
-        return range(1, self._lib.btf__type_cnt(self._handle))
-
     def target(self, type_id: int) -> int:
         """The type a PTR, TYPEDEF, VAR or qualifier refers to."""
         return int(self._raw(type_id)[1].size)

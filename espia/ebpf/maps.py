@@ -21,12 +21,7 @@ class Map:
         self._handle = handle
         lib = _libbpf.lib()
         self.name: str = lib.bpf_map__name(handle).decode()
-        self.key_size: int = lib.bpf_map__key_size(handle)
         self.value_size: int = lib.bpf_map__value_size(handle)
-
-    @property
-    def type(self) -> int:
-        return int(_libbpf.lib().bpf_map__type(self._handle))
 
     @property
     def fd(self) -> int:

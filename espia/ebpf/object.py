@@ -46,10 +46,6 @@ class Program:
         _libbpf.lib().bpf_program__set_autoload(self._handle, value)
 
     @property
-    def fd(self) -> int:
-        return int(_libbpf.lib().bpf_program__fd(self._handle))
-
-    @property
     def type(self) -> int:
         """The BPF_PROG_TYPE_* of the program (from its SEC() name)."""
         return int(_libbpf.lib().bpf_program__type(self._handle))

@@ -131,12 +131,6 @@ class RingBuffer:
         consumer[0] = cons
         return count
 
-    def records(self, limit: int = 4096) -> list[bytes]:
-        """The safe reader: copies of the next records' bytes."""
-        out: list[bytes] = []
-        self.drain(lambda data, offset, length: data[offset : offset + length], out, limit)
-        return out
-
     def close(self) -> None:
         if self._epoll.closed:
             return

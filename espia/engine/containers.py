@@ -14,13 +14,12 @@ containers package needs nothing of the engine.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from espia.containers.collection import TRACKER_BUFFER, TRACKER_DIR, ContainerCollection
+from espia.containers.model import this_node
 from espia.containers.runtimes import Runtime, detect
 from espia.ebpf import features
 from espia.engine.tracer import RingBufferTracer
@@ -31,11 +30,6 @@ from espia.pipeline.operator import KernelConfig
 log = logging.getLogger("espia")
 
 
-def node_name() -> str:
-    """This host's Kubernetes node name (NODE_NAME, as a DaemonSet sets it) or hostname."""
-    return os.environ.get("NODE_NAME") or socket.gethostname()
-
-
 @dataclass(frozen=True)
 class ContainerSources:
     """Where a runtime finds containers: the same for every gadget it runs."""
@@ -43,7 +37,7 @@ class ContainerSources:
     runtimes: tuple[str, ...] | None = None  # --runtimes; None: every one present
     sockets: tuple[tuple[str, str], ...] = ()  # --runtime-socket NAME=PATH
     containerd_namespaces: tuple[str, ...] = ("k8s.io",)
-    node: str = field(default_factory=node_name)
+    node: str = field(default_factory=this_node)
 
 
 class ContainerService:

@@ -23,6 +23,7 @@ from contextlib import ExitStack
 from typing import NamedTuple, Protocol
 
 from espia.containers.collection import ContainerCollection
+from espia.containers.fields import K8S_FIELDS, RUNTIME_FIELDS
 from espia.containers.model import Container
 from espia.engine.containers import ContainerService, ContainerSources
 from espia.engine.pipeline import Pipeline
@@ -35,7 +36,7 @@ from espia.gadget.fields import Field
 from espia.gadget.registry import BUILTIN_DIR, CATEGORIES, builtin
 from espia.gadget.schema import EventSchema
 from espia.gadget.spec import DESCRIPTION, GadgetSpec
-from espia.pipeline.enrich import RUNTIME_FIELDS, ContainerEnricher, k8s_fields
+from espia.pipeline.enrich import ContainerEnricher
 from espia.pipeline.filter import FilterStage, compile_terms, parse_all, split_terms_by
 from espia.pipeline.operator import (
     PRIORITY_EARLY_FILTER,
@@ -49,7 +50,7 @@ from espia.pipeline.semantic import semantic_stages
 log = logging.getLogger("espia")
 
 # The fields the container service adds to every gadget's events.
-CONTAINER_FIELDS: tuple[Field, ...] = (*RUNTIME_FIELDS, *k8s_fields())
+CONTAINER_FIELDS: tuple[Field, ...] = (*RUNTIME_FIELDS, *K8S_FIELDS)
 
 
 class GadgetRef(NamedTuple):

@@ -13,16 +13,14 @@ and read plain JSON-able data.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from espia import semantic
 from espia.errors import UsageError
 from espia.gadget.fields import Field
-from espia.gadget.schema import EventSchema, attribute, semantic_typedef
+from espia.gadget.schema import EventSchema, attribute
 
-# A field read by a chain of attributes, e.g. "e.container.k8s.pod".
-_PATH = re.compile(r"e(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 VERSION = 1
 
 
@@ -40,8 +38,7 @@ class WireField:
     json_text: bool = False
     # The semantic typedef of the member it comes from (types.h), "" if none.
     type: str = ""
-    # Attribute names from the event (("container", "k8s", "pod")); () for a
-    # field whose value is not an attribute path.
+    # Attribute names from the event to the raw value (("container", "k8s", "pod")).
     path: tuple[str, ...] = ()
     # Shown through its semantic type's rendering (ERRNAME: the name of ERR's value).
     rendered: bool = False
@@ -67,7 +64,12 @@ class WireSchema:
 
     @classmethod
     def of(cls, schema: EventSchema) -> WireSchema:
-        typedefs = {attribute(leaf.name): semantic_typedef(leaf) or "" for leaf in schema.leaves}
+        typedefs = {
+            attribute(leaf.name): next(
+                (t for t in leaf.typedefs if semantic.lookup(t) is not None), ""
+            )
+            for leaf in schema.leaves
+        }
         key = schema.join_key()
         return cls(
             gadget=schema.spec.title,
@@ -110,7 +112,7 @@ class WireSchema:
 
 
 def _wire_field(field: Field, typedefs: dict[str, str]) -> WireField:
-    path = tuple(field.expr.split(".")[1:]) if _PATH.fullmatch(field.expr) else ()
+    path = field.path
     return WireField(
         name=field.name,
         kind=field.kind.value,

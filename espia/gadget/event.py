@@ -44,7 +44,7 @@ class Event:
         out: dict[str, Any] = {}
         for field, getter in type(self)._getters:
             raw = getter(self)
-            value = field.text(raw) if field.json_text else raw
+            value: Any = field.text(raw) if field.json_text else raw
             if field.kind is ValueKind.MAP:
                 value = dict(value)
             node = out

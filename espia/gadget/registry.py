@@ -1,8 +1,8 @@
 """The built-in gadgets: folders named <category>_<name> under espia/gadgets/.
 
-The catalog is read from folder names alone, so that `espia --help` needs
-no YAML parsing and no object; a gadget's own files are read only when it
-is the one asked for.
+The catalog is read from folder names alone: finding a gadget opens no
+object and no other gadget's files.  (The command line's parser still reads
+each gadget.yaml, for the one-line description its help shows.)
 """
 
 from __future__ import annotations

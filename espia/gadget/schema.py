@@ -12,13 +12,17 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
+from espia import semantic
+from espia._codegen import is_identifier
 from espia.ebpf.btf import Btf, Kind, Leaf, Scalar
+from espia.ebpf.elf import code_references
 from espia.errors import LoadError, UsageError
 from espia.gadget.event import Event
-from espia.gadget.fields import SEMANTIC_TYPES, Field, SemanticType, ValueKind
+from espia.gadget.fields import Field, ValueKind
 from espia.gadget.spec import GadgetSpec
-from espia.pipeline._codegen import getter
+from espia.semantic import SemanticType
 
 TRACER_PREFIX = "gadget_tracer__"
 
@@ -57,37 +61,8 @@ def attribute(name: str) -> str:
     return name.replace(".", "_")
 
 
-def semantic_typedef(leaf: Leaf) -> str | None:
-    """The first semantic typedef (types.h) met on the way to the member's type."""
-    for typedef in leaf.typedefs:
-        if typedef in SEMANTIC_TYPES:
-            return typedef
-    return None
-
-
-def _semantic(leaf: Leaf) -> SemanticType | None:
-    typedef = semantic_typedef(leaf)
-    return SEMANTIC_TYPES[typedef] if typedef else None
-
-
-def _plain(leaf: Leaf) -> SemanticType:
-    """What a member without a semantic typedef is: a number, a string, a flag or bytes."""
-    if leaf.scalar is Scalar.CHARS:
-        return SemanticType(ValueKind.STR, untrusted=True, width=16)
-    if leaf.scalar is Scalar.BOOL:
-        return SemanticType(ValueKind.BOOL, width=5)
-    if leaf.scalar is Scalar.BYTES:
-        return SemanticType(ValueKind.STR, hidden=True)
-    if leaf.scalar is Scalar.ENUM:
-        names = dict((value, name) for name, value in leaf.enum_values)
-        return SemanticType(
-            ValueKind.INT, render=lambda v: names.get(v, str(v)), json_text=True, width=10
-        )
-    return SemanticType(ValueKind.INT, width=8, right=True)
-
-
-def _field(leaf: Leaf, semantic: SemanticType, options: dict[str, object]) -> Field:
-    base = semantic.look.with_options(name=leaf.name, expr=f"e.{attribute(leaf.name)}")
+def _field(leaf: Leaf, meaning: SemanticType, options: dict[str, object]) -> Field:
+    base = meaning.look.with_options(name=leaf.name, path=(attribute(leaf.name),))
     return base.with_options(**options) if options else base
 
 
@@ -108,15 +83,13 @@ class EventSchema:
         return found[0] if found else None
 
     def join_key(self) -> tuple[str, str] | None:
-        """("mntns" or "netns", attribute) of the member that ties events to containers.
-
-        A mount namespace wins: it names one container, a network namespace a pod.
-        """
-        for kind in ("mntns", "netns"):
-            found = self.attribute_of(f"gadget_{kind}_id")
-            if found is not None:
-                return kind, found
-        return None
+        """("mntns" or "netns", attribute) of the member that ties events to containers:
+        the one gadget.yaml's `join:` names (checked when the schema was built)."""
+        if self.spec.join is None:
+            return None
+        leaf = next(leaf for leaf in self.leaves if leaf.name == self.spec.join)
+        kind = "mntns" if "gadget_mntns_id" in leaf.typedefs else "netns"
+        return kind, attribute(leaf.name)
 
     def members(self, typedef: str) -> list[str]:
         """The attributes of the members declared with semantic type `typedef`, in order."""
@@ -137,30 +110,29 @@ class EventSchema:
         )
 
 
-def _member_fields(leaf: Leaf, semantic: SemanticType, spec: GadgetSpec) -> list[Field]:
+def _member_fields(leaf: Leaf, meaning: SemanticType, spec: GadgetSpec) -> list[Field]:
     """The fields one member gives: its own (and a companion), or its expansion."""
     options = dict(spec.field_options.get(leaf.name, {}))
     options.pop("type", None)
-    field = _field(leaf, semantic, options)
-    if semantic.expand:
+    field = _field(leaf, meaning, options)
+    if meaning.expand:
         return [
-            part.with_options(
-                expr=part.expr.format(field.expr), **spec.field_options.get(part.name, {})
-            )
-            for part in semantic.expand
+            part.with_options(path=field.path + part.path, **spec.field_options.get(part.name, {}))
+            for part in meaning.expand
         ]
-    if not semantic.companion:
+    if not meaning.companion:
         return [field]
-    suffix, render = semantic.companion
+    suffix, render, parse = meaning.companion
     companion = Field(
         name=f"{leaf.name}{suffix}",
-        expr=field.expr,
+        path=field.path,
         kind=ValueKind.STR,
         description=f"{field.header} by name",
         render=render,
         json_text=True,
         hidden=True,
         width=10,
+        parse=parse,
     )
     return [field, companion]
 
@@ -189,28 +161,46 @@ def _schema(
     own = _in_yaml_order(
         [
             field
-            for leaf, semantic in zip(leaves, semantics, strict=True)
-            for field in _member_fields(leaf, semantic, spec)
+            for leaf, meaning in zip(leaves, semantics, strict=True)
+            for field in _member_fields(leaf, meaning, spec)
         ],
         list(spec.field_options),
     )
     unknown = set(spec.field_options) - {field.name for field in own}
+    if tracer is None:  # a sourced gadget's yaml declares its members, expanded ones too
+        unknown -= {leaf.name for leaf in leaves}
     if unknown:
         where = f"struct {tracer.struct_name}" if tracer else "the gadget"
         raise LoadError(
             f"read {spec.folder}/gadget.yaml: fields {', '.join(sorted(unknown))} "
             f"are not fields of {where}"
         )
+    _check_join(spec, leaves)
     fields = (*extra, *own)
     event_class = _event_class(spec, leaves, fields)
     return EventSchema(spec, tracer, leaves, record_size, fields, event_class)
+
+
+_JOIN_TYPES = ("gadget_mntns_id", "gadget_netns_id")
+
+
+def _check_join(spec: GadgetSpec, leaves: tuple[Leaf, ...]) -> None:
+    """gadget.yaml's `join:` must name a member of a namespace type."""
+    if spec.join is None:
+        return
+    leaf = next((leaf for leaf in leaves if leaf.name == spec.join), None)
+    if leaf is None or not any(t in leaf.typedefs for t in _JOIN_TYPES):
+        raise LoadError(
+            f"read {spec.folder}/gadget.yaml: join: {spec.join!r} must name a field of type "
+            f"{' or '.join(_JOIN_TYPES)}"
+        )
 
 
 def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> EventSchema:
     """Reads the event struct from `btf` and makes the gadget's fields and Event class.
 
     `extra` are the fields enrichment stages add (container, pod...); they
-    come first, as the K8S columns do in the seed's outputs.
+    come first, as the K8S columns do in every output.
     """
     tracer = find_tracer(btf, str(spec.object_path))
     typed = [name for name, options in spec.field_options.items() if "type" in options]
@@ -220,8 +210,61 @@ def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> Eve
             f"a gadget with a program come from its struct {tracer.struct_name}"
         )
     leaves = tuple(btf.flatten(tracer.struct_id))
-    semantics = [_semantic(leaf) or _plain(leaf) for leaf in leaves]
-    return _schema(spec, tracer, leaves, btf.size(tracer.struct_id), extra, semantics)
+    _check_names(tracer, leaves, str(spec.object_path))
+    semantics = [semantic.of_leaf(leaf) for leaf in leaves]
+    schema = _schema(spec, tracer, leaves, btf.size(tracer.struct_id), extra, semantics)
+    _check_kernel_filters(schema)
+    return schema
+
+
+def _check_kernel_filters(schema: EventSchema) -> None:
+    """A field whose type promises an in-kernel filter needs a program that applies it.
+
+    `-F pid:N` is pushed into the kernel as ``gadget_filter_pid``; a program
+    that never reads it would still be correct (user space checks every
+    term again) but would copy everything it was told to drop.  So an object
+    whose code reads none of a promised filter's variable is refused.
+    """
+    path = schema.spec.object_path
+    read = code_references(path)
+    for field in schema.fields:
+        if field.kernel and f"gadget_filter_{field.kernel}" not in read:
+            raise LoadError(
+                f"read {path}: field {field.name!r} promises an in-kernel {field.kernel} filter, "
+                f"but no program reads gadget_filter_{field.kernel}: call "
+                "gadget_should_discard_current() (or gadget_should_discard_task(); "
+                "espia/filter.bpf.h), or gadget_netns_dropped() for netns (espia/net.bpf.h)"
+            )
+
+
+# Attributes every Event has: a member may not take their place.
+_RESERVED = frozenset(name for name in dir(Event) if not name.startswith("__"))
+
+
+def _check_names(tracer: Tracer, leaves: tuple[Leaf, ...], source: str) -> None:
+    """Refuses names from BTF that generated code could not hold as they are.
+
+    Member names become attributes in generated source (``e.path = ...``),
+    and BTF is whatever the object's author wrote: a name that is not a
+    plain identifier could turn that source into other code, in a process
+    that runs as root.  So every name is checked here, before any code is
+    generated from it.
+    """
+    if not is_identifier(tracer.struct_name):
+        raise LoadError(
+            f"read {source}: struct name {tracer.struct_name!r} is not a plain identifier"
+        )
+    for leaf in leaves:
+        if not all(is_identifier(part) for part in leaf.name.split(".")):
+            raise LoadError(
+                f"read {source}: member {leaf.name!r} of struct {tracer.struct_name} is not "
+                "a plain identifier (ASCII letters, digits and _, not a Python keyword)"
+            )
+        if attribute(leaf.name) in _RESERVED:
+            raise LoadError(
+                f"read {source}: member {leaf.name!r} of struct {tracer.struct_name} takes "
+                "the name of an attribute every event has; rename it"
+            )
 
 
 # The plain types a sourced gadget's gadget.yaml may give a field.
@@ -240,16 +283,20 @@ def build_source_schema(spec: GadgetSpec, extra: Iterable[Field] = ()) -> EventS
     """
     leaves, semantics = [], []
     for name, options in spec.field_options.items():
+        if not is_identifier(name) or name in _RESERVED:
+            raise LoadError(
+                f"read {spec.folder}/gadget.yaml: field name {name!r} is not a plain identifier"
+            )
         kind = str(options.get("type", ""))
-        semantic = SEMANTIC_TYPES.get(kind) or _PLAIN_TYPES.get(kind)
-        if semantic is None:
+        typed = semantic.lookup(kind) or _PLAIN_TYPES.get(kind)
+        if typed is None:
             raise UsageError(
                 f"read {spec.folder}/gadget.yaml: field {name!r} has type {kind or 'none'}; "
-                f"use string, int, bool or a semantic type ({', '.join(SEMANTIC_TYPES)})"
+                f"use string, int, bool or a semantic type ({', '.join(semantic.names())})"
             )
-        typedefs = (kind,) if kind in SEMANTIC_TYPES else ()
-        leaves.append(Leaf(name, 0, 0, _SCALARS[semantic.kind], typedefs))
-        semantics.append(semantic)
+        typedefs = (kind,) if semantic.lookup(kind) else ()
+        leaves.append(Leaf(name, 0, 0, _SCALARS[typed.kind], typedefs))
+        semantics.append(typed)
     return _schema(spec, None, tuple(leaves), 0, extra, semantics)
 
 
@@ -264,11 +311,13 @@ _SCALARS = {
 _PYTHON_TYPES = {ValueKind.INT: int, ValueKind.STR: str, ValueKind.BOOL: bool, ValueKind.MAP: dict}
 
 
-def _event_class(spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field, ...]) -> type:
+def _event_class(
+    spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field, ...]
+) -> type[Event]:
     """OpenEvent & co: slots for the members, annotated with their Python types."""
     name = "".join(part.capitalize() for part in spec.name.replace("-", "_").split("_")) + "Event"
     slots = tuple(attribute(leaf.name) for leaf in leaves)
-    kinds = {attribute(f.name): f.kind for f in fields if f.expr == f"e.{attribute(f.name)}"}
+    kinds = {f.path[0]: f.kind for f in fields if f.path == (attribute(f.name),)}
     cls = type(
         name,
         (Event,),
@@ -278,7 +327,7 @@ def _event_class(spec: GadgetSpec, leaves: tuple[Leaf, ...], fields: tuple[Field
             "__annotations__": {s: _PYTHON_TYPES[kinds[s]] for s in slots if s in kinds},
             "gadget": spec.title,
             "fields": fields,
+            "_getters": tuple((field, attrgetter(".".join(field.path))) for field in fields),
         },
     )
-    cls._getters = tuple((field, getter(field.expr)) for field in fields)
     return cls

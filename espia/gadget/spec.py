@@ -19,6 +19,13 @@ in gadget.yaml, each with a ``type``: a semantic type of types.h
 ``bool``.  It has no program.bpf.c, and gets the same enrichment, filters
 and outputs.  ``columns:`` may list the default columns, where the usual
 ones (the container's name, then the gadget's visible fields) do not fit.
+
+``join:`` names the field that ties events to containers: a
+``gadget_mntns_id`` field (the event belongs to a process's container) or a
+``gadget_netns_id`` field (it belongs to a network namespace, so to a pod,
+as a DNS packet does).  Without it, events are not tied to containers (a
+user-space source may still give each row its container, as list-containers
+does), and container selectors select nothing else of them.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ DESCRIPTION = "gadget.yaml"
 
 # Options gadget.yaml may set on a field ("type" only for a gadget with a source).
 FIELD_OPTIONS = {"description", "hidden", "width", "right", "type"}
-# Categories whose JSON output is one list per batch (SPEC: per interval, per snapshot).
+# Categories whose JSON output is one list per batch (one per interval, per snapshot).
 LIST_CATEGORIES = {"snapshot", "top", "list"}
 
 
@@ -52,6 +59,8 @@ class GadgetSpec:
     data_source: str | None = None
     # Default columns, when the gadget names them (yaml `columns:`).
     columns: tuple[str, ...] = ()
+    # The field that ties events to containers (yaml `join:`), if any.
+    join: str | None = None
 
     @property
     def title(self) -> str:
@@ -109,6 +118,7 @@ class GadgetSpec:
             field_options={str(k): dict(v or {}) for k, v in options.items()},
             data_source=str(data["source"]) if data.get("source") else None,
             columns=tuple(str(c) for c in data.get("columns") or ()),
+            join=str(data["join"]) if data.get("join") else None,
         )
 
 

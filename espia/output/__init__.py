@@ -25,21 +25,23 @@ def make_output(
     out: TextIO,
     err: TextIO,
     lists: bool = False,
+    title: str = "",
 ) -> Output:
     """The writer for `-o mode` ("columns=+flags,-pid" included).
 
     With `lists`, JSON and YAML show each batch as one list (a snapshot, a
-    top interval) instead of one object per event.
+    top interval) instead of one object per event.  `title` ("trace open")
+    names the generated formatters in tracebacks and profiles.
     """
     name, _, columns = mode.partition("=")
     name = name.strip().lower()
     if name == "columns":
         chosen = select_columns(fields, default_columns, columns)
-        return ColumnsOutput(chosen, out, err)
+        return ColumnsOutput(chosen, out, err, title)
     if columns:
         raise UsageError(f"output {mode!r}: only columns takes a list of columns")
     if name == "json":
-        return JsonOutput(fields, out, err, lists=lists)
+        return JsonOutput(fields, out, err, lists=lists, title=title)
     if name == "jsonpretty":
         return JsonOutput(fields, out, err, pretty=True, lists=lists)
     if name == "yaml":

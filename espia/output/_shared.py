@@ -12,13 +12,12 @@ from collections.abc import Callable
 from espia.gadget.event import Event
 from espia.gadget.fields import Field
 
-_CONTAINER = "e.container."
 LIMIT = 4096
 
 
 def container_only(field: Field) -> bool:
-    """Whether `field` reads nothing but the event's container (or a constant)."""
-    return "e." not in field.expr.replace(_CONTAINER, "")
+    """Whether `field` reads nothing but the event's container."""
+    return field.path[:1] == ("container",)
 
 
 def leading_container_fields(fields: tuple[Field, ...]) -> int:

@@ -11,13 +11,13 @@ import difflib
 from collections.abc import Callable
 from typing import TextIO
 
+from espia._codegen import access, compile_function
 from espia.errors import UsageError
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind, memo_of
 from espia.output._shared import leading_container_fields, per_container
 from espia.output._text import escape_control
 from espia.output.base import lost_message
-from espia.pipeline._codegen import compile_function
 
 
 def _find(fields: tuple[Field, ...], name: str) -> Field:
@@ -34,7 +34,11 @@ def _find(fields: tuple[Field, ...], name: str) -> Field:
 def select_columns(
     fields: tuple[Field, ...], default: list[str], request: str
 ) -> tuple[Field, ...]:
-    """Applies `columns=a,b` (exactly these) or `columns=+a,-b` (change the defaults)."""
+    """Applies `columns=a,b` (exactly these) or `columns=+a,-b` (change the defaults).
+
+    An added column goes before the defaults' trailing wide columns (see
+    _before_wide); a listed order is kept as it is.
+    """
     names = [n.strip() for n in request.split(",") if n.strip()]
     if not names:
         return tuple(_find(fields, n) for n in default)
@@ -50,12 +54,22 @@ def select_columns(
         field = _find(fields, name[1:])
         if name[0] == "+":
             if field not in chosen:
-                chosen.append(field)
+                chosen.insert(_before_wide(chosen, field), field)
         elif field in chosen:
             chosen.remove(field)
     if not chosen:
         raise UsageError(f"columns {request!r}: no column left to show")
     return tuple(chosen)
+
+
+def _before_wide(chosen: list[Field], added: Field) -> int:
+    """Where an added column goes: before the trailing wide ones (PATH, ARGS, NAME), whose
+    values are longer than any width and stay aligned only as the last column."""
+    at = len(chosen)
+    if not added.wide:
+        while at and chosen[at - 1].wide:
+            at -= 1
+    return at
 
 
 def _width(field: Field) -> int:
@@ -68,7 +82,7 @@ def _cell(field: Field, index: int, scope: dict[str, object], last: bool) -> tup
     %-formatting with widths ("%7d", "%-16s") is done in C, about half the
     cost of f-string format specs, per event and column.
     """
-    value = f"({field.expr})"
+    value = access(field.path)
     width = 0 if last else _width(field)
     spec = f"%{'' if field.right else '-'}{width}" if width else "%"
     table = memo_of(field.render)
@@ -81,7 +95,7 @@ def _cell(field: Field, index: int, scope: dict[str, object], last: bool) -> tup
     elif field.kind is ValueKind.INT:
         return f"{spec}d", value
     elif field.kind is ValueKind.BOOL:
-        value = f"str({value})"
+        value = f"('true' if {value} else 'false')"
     if field.untrusted:
         # The usual case, printable, costs a method call and no function call.
         name = f"_v{index}"
@@ -90,18 +104,20 @@ def _cell(field: Field, index: int, scope: dict[str, object], last: bool) -> tup
 
 
 def _row_function(
-    name: str, cells: list[tuple[str, str]], scope: dict[str, object], end: str
+    name: str, cells: list[tuple[str, str]], scope: dict[str, object], end: str, label: str
 ) -> Callable[[Event], str]:
     template = " ".join(spec for spec, _ in cells) + end
     values = ", ".join(value for _, value in cells)
     source = f"def {name}(e):\n    return {template!r} % ({values},)\n"
-    return compile_function(name, source, dict(scope))
+    return compile_function(name, source, dict(scope), label=label)
 
 
 class ColumnsOutput:
     """Writes events as an aligned table."""
 
-    def __init__(self, columns: tuple[Field, ...], out: TextIO, err: TextIO) -> None:
+    def __init__(
+        self, columns: tuple[Field, ...], out: TextIO, err: TextIO, title: str = ""
+    ) -> None:
         self.columns = columns
         self.out = out
         self.err = err
@@ -111,15 +127,15 @@ class ColumnsOutput:
         # The container columns first: formatted once per container (output._shared).
         shared = min(leading_container_fields(columns), last)
         if shared:
-            prefix = _row_function("cells", cells[:shared], scope, " ")
+            prefix = _row_function("cells", cells[:shared], scope, " ", f"{title} columns prefix")
             scope["_shared"] = per_container(prefix)
             cells = [("%s", "_shared(e)"), *cells[shared:]]
             template = "%s" + " ".join(spec for spec, _ in cells[1:]) + "\n"
             values = ", ".join(value for _, value in cells)
             source = f"def row(e):\n    return {template!r} % ({values},)\n"
-            self._row = compile_function("row", source, scope)
+            self._row = compile_function("row", source, scope, label=f"{title} columns row")
         else:
-            self._row = _row_function("row", cells, scope, "\n")
+            self._row = _row_function("row", cells, scope, "\n", f"{title} columns row")
 
     def header(self) -> str:
         cells = []

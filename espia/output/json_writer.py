@@ -9,12 +9,13 @@ encoder, which is several times faster than building a dict and dumping it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TextIO
 
+from espia._codegen import access, compile_function
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, Memo, ValueKind, memo_of
 from espia.output._shared import container_only, per_container
-from espia.pipeline._codegen import compile_function
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
@@ -25,6 +26,15 @@ def _json_bool(value: object) -> str:
 
 def _json_map(value: Any) -> str:
     return json.dumps(dict(value), sort_keys=True, ensure_ascii=False) if value else "{}"
+
+
+def _quoted(render: Callable[[Any], str]) -> Callable[[Any], str]:
+    """`render`, its text made a JSON string."""
+
+    def quoted(value: Any) -> str:
+        return str(_quote(render(value)))
+
+    return quoted
 
 
 def _tree(fields: tuple[Field, ...]) -> dict[str, Any]:
@@ -48,15 +58,14 @@ def _members(node: dict[str, Any], args: list[str], scope: dict[str, Any]) -> st
             continue
         field: Field = value
         index = len(args)
-        raw = f"({field.expr})"
+        raw = access(field.path)
         if field.json_render is not None:
             scope[f"_json{index}"] = field.json_render
             args.append(f"_json{index}({raw})")
             spec = "%s"
-        elif field.json_text and memo_of(field.render) is not None:
+        elif field.json_text and field.render is not None and memo_of(field.render) is not None:
             # Few values (flags, errno names): keep each one's quoted text.
-            render = field.render
-            scope[f"_text{index}"] = Memo(lambda v, render=render: _quote(render(v)))
+            scope[f"_text{index}"] = Memo(_quoted(field.render))
             args.append(f"_text{index}[{raw}]")
             spec = "%s"
         elif field.json_text and field.render is not None:
@@ -87,7 +96,7 @@ def _leaves(node: Any) -> Any:
         yield node
 
 
-def _formatter(fields: tuple[Field, ...]) -> Any:
+def _formatter(fields: tuple[Field, ...], title: str) -> Any:
     """def line(e): one JSON object and a newline.
 
     The leading keys that only read the container ("runtime", "k8s") are
@@ -106,13 +115,15 @@ def _formatter(fields: tuple[Field, ...]) -> Any:
         shared_args: list[str] = []
         members = _members(shared, shared_args, scope)
         source = f"def shared(e):\n    return {members!r} % ({', '.join(shared_args)},)\n"
-        scope["_shared"] = per_container(compile_function("shared", source, dict(scope)))
+        scope["_shared"] = per_container(
+            compile_function("shared", source, dict(scope), label=f"{title} json prefix")
+        )
         args.append("_shared(e)")
         prefix = "%s,"
     rest = _members({k: v for k, v in tree.items() if k not in shared}, args, scope)
     template = "{" + prefix + rest + "}\n"
     source = f"def line(e):\n    return {template!r} % ({', '.join(args)},)\n"
-    return compile_function("line", source, scope)
+    return compile_function("line", source, scope, label=f"{title} json line")
 
 
 class JsonOutput:
@@ -126,11 +137,12 @@ class JsonOutput:
         err: TextIO,
         pretty: bool = False,
         lists: bool = False,
+        title: str = "",
     ) -> None:
         self.out = out
         self.err = err
         self._indent = 2 if pretty else None
-        self._line = None if pretty else _formatter(fields)
+        self._line = None if pretty else _formatter(fields, title)
         self._lists = lists
 
     def begin(self) -> None:

@@ -19,88 +19,13 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from operator import attrgetter
 
+from espia.containers.fields import K8S_FIELDS, RUNTIME_FIELDS
 from espia.containers.model import Container
 from espia.gadget.event import Event
-from espia.gadget.fields import Field, ValueKind
 from espia.pipeline.operator import PRIORITY_ENRICH, Operator
 
 # How long events of a namespace nobody knows yet wait for its container.
 HOLD = 1.0
-
-RUNTIME_FIELDS = (
-    Field(
-        "runtime.containerName",
-        "e.container.name",
-        ValueKind.STR,
-        "Name of the container, as its runtime knows it",
-        width=20,
-        untrusted=True,
-    ),
-    Field(
-        "runtime.containerId",
-        "e.container.id",
-        ValueKind.STR,
-        "Id of the container",
-        hidden=True,
-        width=13,
-    ),
-    Field(
-        "runtime.containerImageName",
-        "e.container.image",
-        ValueKind.STR,
-        "Image of the container",
-        hidden=True,
-        width=20,
-        untrusted=True,
-    ),
-    Field(
-        "runtime.runtimeName",
-        "e.container.runtime",
-        ValueKind.STR,
-        "Container runtime (containerd, docker, podman, cri-o)",
-        hidden=True,
-        width=10,
-    ),
-)
-
-
-def k8s_fields() -> tuple[Field, ...]:
-    """The K8S.* fields, the node's included: all read from the event's container."""
-    return (
-        Field(
-            "k8s.node",
-            "e.container.k8s.node",
-            ValueKind.STR,
-            "Kubernetes node (this host's name outside a cluster)",
-            hidden=True,
-            width=20,
-        ),
-        Field(
-            "k8s.namespace",
-            "e.container.k8s.namespace",
-            ValueKind.STR,
-            "Kubernetes namespace of the pod",
-            hidden=True,
-            width=14,
-        ),
-        Field("k8s.pod", "e.container.k8s.pod", ValueKind.STR, "Pod name", hidden=True, width=16),
-        Field(
-            "k8s.container",
-            "e.container.k8s.container",
-            ValueKind.STR,
-            "Container name in the pod spec",
-            hidden=True,
-            width=14,
-        ),
-        Field(
-            "k8s.podLabels",
-            "e.container.k8s.pod_labels",
-            ValueKind.MAP,
-            "Labels of the pod",
-            hidden=True,
-            width=20,
-        ),
-    )
 
 
 class ContainerEnricher(Operator):
@@ -118,7 +43,7 @@ class ContainerEnricher(Operator):
 
     name = "enrich"
     priority = PRIORITY_ENRICH
-    writes = frozenset(f.name for f in (*RUNTIME_FIELDS, *k8s_fields()))
+    writes = frozenset(f.name for f in (*RUNTIME_FIELDS, *K8S_FIELDS))
 
     def __init__(
         self,

@@ -10,7 +10,10 @@ hold.  A term is ``field`` + operator + value::
     field:>N  field:>=N  field:<N  field:<=N   (also without the colon)
 
 Numbers compare as numbers.  A field with a rendering (flags, errno names)
-compares its text, so ``flags:~O_WRONLY`` and ``err:2`` both work.
+compares its text, so ``flags:~O_WRONLY`` and ``err:2`` both work.  A
+field's semantic type reads the value (``Field.parse``): names of an
+enumeration in any case (``qtype:aaaa``, ``errname:enoent``), a DNS name
+with or without its final dot, a LATENCY with a unit (``latency:>5ms``).
 
 Equality terms on the fields of the current task (pid, tid, uid, gid, comm)
 become read-only globals of the program: the kernel drops the rest before
@@ -30,11 +33,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from espia._codegen import access, compile_function
 from espia.errors import UsageError
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
 from espia.gadget.schema import EventSchema
-from espia.pipeline._codegen import compile_function
 from espia.pipeline.operator import Operator
 
 # Longest spellings first, so that ":!~" is not read as ":!" + "~...".
@@ -112,15 +115,25 @@ def parse(text: str) -> list[Term]:
     return terms
 
 
-def _number(term: Term) -> int | None:
+def _number(text: str) -> int | None:
     try:
-        return int(term.value, 0)
+        return int(text, 0)
     except ValueError:
         return None
 
 
+def _value(term: Term, field: Field) -> Any:
+    """The term's value as the field reads it (its type's parse: "aaaa" -> "AAAA", "5ms")."""
+    if field.parse is None:
+        return term.value
+    try:
+        return field.parse(term.value)
+    except UsageError as exc:
+        raise UsageError(f"filter {term.source!r}: {exc}") from None
+
+
 def _compile_term(term: Term, field: Field, index: int, scope: dict[str, Any]) -> str:
-    raw = f"({field.expr})"
+    raw = access(field.path)
     text = raw if field.kind is ValueKind.STR and not field.render else f"_text{index}({raw})"
     if field.render or field.kind is not ValueKind.STR:
         scope[f"_text{index}"] = field.text
@@ -131,7 +144,10 @@ def _compile_term(term: Term, field: Field, index: int, scope: dict[str, Any]) -
             raise UsageError(f"filter {term.source!r}: bad regex: {exc}") from exc
         test = f"_re{index}({text}) is not None"
         return test if term.op == "~" else f"not ({test})"
-    number = _number(term) if field.kind is ValueKind.INT else None
+    value = _value(term, field)
+    number: int | None = None
+    if field.kind is ValueKind.INT:
+        number = value if isinstance(value, int) else _number(value)
     if term.op in _NUMERIC:
         if field.kind is not ValueKind.INT:
             raise UsageError(
@@ -147,7 +163,7 @@ def _compile_term(term: Term, field: Field, index: int, scope: dict[str, Any]) -
     if field.kind is ValueKind.BOOL:
         scope[f"_value{index}"] = term.value.lower() in ("1", "true", "yes", "y")
         return f"bool({raw}) {term.op} _value{index}"
-    scope[f"_value{index}"] = term.value
+    scope[f"_value{index}"] = value
     return f"{text} {term.op} _value{index}"
 
 
@@ -211,7 +227,8 @@ def compile_terms(terms: tuple[Term, ...], schema: EventSchema) -> Filter:
                 continue
             kernel[field.kernel] = pushed
     source = "def keep(e):\n    return " + " and ".join(f"({t})" for t in tests) + "\n"
-    return Filter(terms, compile_function("keep", source, scope), kernel)
+    keep = compile_function("keep", source, scope, label=f"{schema.spec.title} filter")
+    return Filter(terms, keep, kernel)
 
 
 def _kernel_value(term: Term, field: Field) -> int | str | None:
@@ -222,7 +239,7 @@ def _kernel_value(term: Term, field: Field) -> int | str | None:
         if not term.value or len(term.value.encode()) > COMM_MAX:
             return None
         return term.value
-    number = _number(term)
+    number = _number(term.value)
     return number if number is not None and 0 <= number < 2**32 else None
 
 

@@ -55,9 +55,11 @@ def test_chosen_and_changed_columns(tmp_path):
     changed = "columns=+flags,-runtime.containername,-pid"
     code, lines, _ = run_with(["-o", changed], opens(target), comm)
     assert code == 0
-    assert lines[0].split() == ["COMM", "FD", "ERR", "PATH", "FLAGS"]
+    # An added column goes before PATH, whose values are wider than any column.
+    assert lines[0].split() == ["COMM", "FD", "ERR", "FLAGS", "PATH"]
     rows = [" ".join(line.split()) for line in lines]
-    assert f"{comm} -1 2 {target} O_RDONLY|O_CLOEXEC" in rows
+    assert f"{comm} -1 2 O_RDONLY|O_CLOEXEC {target}" in rows
+    assert all(line.index(" /") == lines[0].index("PATH") - 1 for line in lines[1:])
 
 
 def test_json_lines_parse_back_with_nested_keys(tmp_path):
@@ -135,11 +137,11 @@ os.close(os.open("/etc/hostname", os.O_RDWR | os.O_APPEND))
         "COMM",
         "FD",
         "ERR",
-        "PATH",
         "FLAGS",
+        "PATH",
     ]
     rows = [" ".join(line.split()[1:]) for line in lines[1:]]
-    assert rows == [f"{comm} 3 0 /etc/resolv.conf O_WRONLY|O_APPEND|O_CLOEXEC"]
+    assert rows == [f"{comm} 3 0 O_WRONLY|O_APPEND|O_CLOEXEC /etc/resolv.conf"]
 
 
 def test_espia_leaves_its_own_work_out():

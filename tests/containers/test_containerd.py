@@ -8,31 +8,16 @@ import time
 from pathlib import Path
 
 import pytest
-from support.runtimes import TEST_LABEL, Ctr, Services, Watcher, unique
+from support.runtimes import TEST_LABEL, Ctr, Services, Watcher, expected_container
+from support.workloads import unique
 
 from espia.containers.model import Container, ContainerEventKind, K8sMeta
 from espia.containers.runtimes.containerd import ContainerdRuntime
 from espia.errors import RuntimeUnavailable
 
 
-def cgroup_of(pid: int) -> str:
-    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    return next(line[3:] for line in lines if line.startswith("0::"))
-
-
 def expected(cid: str, pid: int, name: str, labels: dict[str, str], k8s: K8sMeta) -> Container:
-    return Container(
-        id=cid,
-        name=name,
-        runtime="containerd",
-        image="",
-        pid=pid,
-        mntns=os.stat(f"/proc/{pid}/ns/mnt").st_ino,
-        netns=os.stat(f"/proc/{pid}/ns/net").st_ino,
-        cgroup=cgroup_of(pid),
-        labels=labels,
-        k8s=k8s,
-    )
+    return expected_container("containerd", cid, name, pid, labels, k8s=k8s)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.runtimes import TEST_LABEL, Pod, Watcher, unique
+from support.runtimes import TEST_LABEL, Pod, Watcher
+from support.workloads import unique
 
 from espia.containers.model import ContainerEventKind, K8sMeta
 from espia.containers.runtimes.containerd import ContainerdRuntime

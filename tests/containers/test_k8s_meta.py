@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 from espia.containers.model import K8sMeta
 from espia.containers.runtimes._k8s import k8s_meta, pod_labels
-from espia.containers.runtimes._proc import GONE, process_ids
+from espia.containers.runtimes._proc import GONE, every_process, process_ids
 
 SANDBOX_LABELS = {
     "app": "api",
@@ -59,9 +60,13 @@ def test_a_vanished_process_gives_zeros():
 
 
 def test_own_process_ids():
-    import os
-
     ids = process_ids(os.getpid())
     assert ids.pid == os.getpid()
     assert ids.mntns == os.stat("/proc/self/ns/mnt").st_ino
     assert ids.netns == os.stat("/proc/self/ns/net").st_ino
+
+
+def test_every_process_includes_this_one():
+    mine = [ids for ids in every_process() if ids.pid == os.getpid()]
+    assert mine == [process_ids(os.getpid())]
+    assert all(ids.mntns and ids.netns for ids in every_process())

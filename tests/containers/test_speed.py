@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.runtimes import Ctr, unique
+from support.runtimes import Ctr
+from support.workloads import unique
 
 from espia.containers.runtimes.containerd import ContainerdRuntime
 from espia.containers.runtimes.docker import DockerRuntime

@@ -18,10 +18,10 @@ from espia.engine.containers import ContainerSources
 from espia.engine.pipeline import Pipeline
 from espia.engine.runtime import GadgetRef, LocalRuntime, local_runtime
 from espia.engine.source import RunOptions
-from espia.pipeline.dns import DnsPairing
 from espia.pipeline.enrich import ContainerEnricher
 from espia.pipeline.filter import FilterStage, compile_terms, parse, split_terms_by
 from espia.pipeline.operator import PRIORITY_EARLY_FILTER
+from espia.semantic.dns_pairing import DnsPairing
 
 
 def prepared(category: str, name: str):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from support.netns import Lab
 from support.workloads import comm_name, run_python
 
 import espia
@@ -41,3 +42,10 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    """Network namespaces, links and servers for one test, all removed after it."""
+    with Lab() as made:
+        yield made

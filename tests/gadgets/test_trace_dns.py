@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +13,12 @@ import pytest
 from support.dnsclient import ClientRun, Exchange, ask
 from support.netns import Lab, Link, NetNs
 from support.runtimes import Ctr
-from support.workloads import EspiaCli
+from support.workloads import EspiaCli, comm_name
 
 import espia
 
 RECORDS = {"www.test.": ["10.9.9.8", "10.9.9.9"], "six.test.": ["fd00:e5b1:99::9"]}
 A, AAAA = 1, 28
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    with Lab() as made:
-        yield made
 
 
 @pytest.fixture
@@ -127,6 +121,44 @@ def test_udp_queries_and_responses_are_paired_with_exact_fields(pair):
         assert 0 < response.get("latency") <= measured
         assert measured - response.get("latency") < 50_000_000
         assert events[2 * i].get("latency") == 0
+
+
+def test_task_filters_drop_in_the_kernel(pair):
+    """-F comm:/pid: are applied to the packet's process in the kernel: what they drop is
+    never received (the other client's messages, and the server's sightings)."""
+    client, _server, link = pair
+    mine, other = comm_name(), comm_name()
+    with espia.trace("dns", filter=f"comm:{mine}") as trace:
+        ask(client, [Exchange(link.peer4, "www.test.", A, ident=201)], comm=other)
+        ask(client, [Exchange(link.peer4, "www.test.", A, ident=202)], comm=mine)
+        trace.stop()
+        events = list(trace)
+    assert [(e.comm, e.get("qr"), e.get("id")) for e in events] == [
+        (mine, "Q", 202),
+        (mine, "R", 202),
+    ]
+    assert trace.received == 2
+
+    dnsmasq = pair_server_pid(client, link)
+    with espia.trace("dns", filter=f"pid:{dnsmasq}") as trace:
+        ask(client, [Exchange(link.peer4, "www.test.", A, ident=203)])
+        trace.stop()
+        events = list(trace)
+    # The server sends the response (its receiving the query is attributed only if it
+    # bound its socket after espia started); the client's two messages never arrive.
+    assert (dnsmasq, "R", "OUTGOING") in [(e.pid, e.get("qr"), e.get("type")) for e in events]
+    assert {e.pid for e in events} == {dnsmasq}
+    assert trace.received == len(events)
+
+
+def pair_server_pid(client: NetNs, link: Link) -> int:
+    """dnsmasq's pid, as trace dns sees it answer one query (no filter)."""
+    events, _ = traced(
+        lambda: ask(client, [Exchange(link.peer4, "www.test.", A, ident=200)]),
+        filter="qr:R,type:OUTGOING",
+    )
+    assert len(events) == 1 and events[0].comm == "dnsmasq"
+    return events[0].pid
 
 
 def test_tcp_and_ipv6_transports(pair):

@@ -100,10 +100,28 @@ def test_long_argument_lists_are_cut_with_a_marker(recorder):
     assert long_one.args == "/bin/true " + "x" * (4096 - len("/bin/true") - 2) + " [...]"
 
 
-def test_python_sees_typed_events():
-    import espia
-
-    trace = espia.trace("exec", filter="comm:true", timeout=0.5)
-    names = {field.name for field in trace.fields}
-    assert {"pid", "ppid", "comm", "ret", "args", "cwd", "exe", "pcomm", "uid", "gid"} <= names
-    trace.close()
+def test_python_sees_typed_events(recorder):
+    events = recorder("exec", lambda: subprocess.run(["/bin/true"], check=True), filter="comm:true")
+    assert events
+    event = events[0]
+    assert type(event).__name__ == "ExecEvent"
+    types = {
+        "pid": int,
+        "ppid": int,
+        "tid": int,
+        "uid": int,
+        "gid": int,
+        "ret": int,
+        "mntns": int,
+        "timestamp": int,
+        "comm": str,
+        "pcomm": str,
+        "args": str,
+        "cwd": str,
+        "exe": str,
+        "args_truncated": bool,
+    }
+    assert {name: type(getattr(event, name)) for name in types} == types
+    annotations = type(event).__annotations__
+    assert {name: annotations[name] for name in types} == types
+    assert (event.comm, event.exe, event.args) == ("true", "/bin/true", "/bin/true")

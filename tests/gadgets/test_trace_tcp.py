@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from support.netns import Lab, NetNs
@@ -42,15 +41,11 @@ print(json.dumps({"pid": os.getpid(), "port": local, "refused": refused}))
 """
 
 
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    with Lab() as made:
-        yield made
-
-
-def run_pair(lab: Lab, client: NetNs, server: NetNs, address: str) -> tuple[dict, int, str, str]:
+def run_pair(
+    lab: Lab, client: NetNs, server: NetNs, address: str, server_comm: str = ""
+) -> tuple[dict, int, str, str]:
     """Server and client as above; (client report, server pid, client comm, server comm)."""
-    server_comm, client_comm = comm_name(), comm_name()
+    server_comm, client_comm = server_comm or comm_name(), comm_name()
     proc = lab.start(server, "python3", "-c", PRELUDE + SERVER, server_comm, address, "8080")
     assert proc.stdout is not None
     ready = proc.stdout.readline().split()
@@ -95,7 +90,14 @@ def test_connect_accept_close_and_refused_connect(lab, family):
 def test_kernel_side_comm_filter_keeps_only_that_process(lab):
     client, server = lab.netns("client"), lab.netns("server")
     link = lab.link(client, server)
-    with espia.trace("tcp", filter="comm:nobody-at-all") as trace:
-        run_pair(lab, client, server, link.peer4)
+    server_comm = comm_name()
+    with espia.trace("tcp", filter=f"comm:{server_comm}") as trace:
+        _, server_pid, _, _ = run_pair(lab, client, server, link.peer4, server_comm)
         trace.stop()
-        assert list(trace) == []
+        events = list(trace)
+    assert [(e.get("type"), e.comm, e.pid) for e in events] == [
+        ("accept", server_comm, server_pid),
+        ("close", server_comm, server_pid),
+    ]
+    # The client's two connects and its close were dropped before they were copied.
+    assert trace.received == 2

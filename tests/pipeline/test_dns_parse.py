@@ -7,7 +7,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from espia.gadget.dns import parse
+from espia.semantic.dns import parse
 
 
 def response(name: str, *records: tuple[str, str, str], rcode: int = 0) -> bytes:

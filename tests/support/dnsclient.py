@@ -92,9 +92,9 @@ def endpoint_text(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def ask(ns: NetNs, exchanges: list[Exchange]) -> ClientRun:
-    """Runs the client in `ns` with a fresh comm; what it did."""
-    comm = comm_name()
+def ask(ns: NetNs, exchanges: list[Exchange], comm: str = "") -> ClientRun:
+    """Runs the client in `ns` with `comm` (default: a fresh one); what it did."""
+    comm = comm or comm_name()
     plan = [[x.server, x.port, x.name, x.qtype, x.ident, x.tcp, x.sends, x.wait] for x in exchanges]
     code = PRELUDE + _CLIENT + "\nsys.stdout.flush()\nos._exit(0)\n"
     done = ns.run("python3", "-c", code, comm, json.dumps(plan), timeout=60)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -27,15 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from support.workloads import require
 
 _LINKS = itertools.count(1)
-
-
-def require(*binaries: str) -> None:
-    """Skip the calling test unless every binary is installed (a skip fails the suite)."""
-    if missing := [b for b in binaries if shutil.which(b) is None]:
-        pytest.skip(f"not installed: {', '.join(missing)} (bootstrap.sh --test installs them)")
 
 
 def ip(*args: str) -> str:

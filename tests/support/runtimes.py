@@ -45,7 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from espia.containers.model import Container, K8sMeta
+from support.workloads import require, unique
 
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -62,14 +63,6 @@ version = 2
   sandbox_image = "{pause}"
 """
 _PODMAN_CONFIG = "[containers]\ndefault_ulimits = []\n"
-
-
-def require(*binaries: str) -> None:
-    """Skip the calling test unless root and every binary is installed."""
-    if os.geteuid() != 0:
-        pytest.skip("container runtime tests need root")
-    if missing := [b for b in binaries if shutil.which(b) is None]:
-        pytest.skip(f"not installed: {', '.join(missing)} (see tests/support/runtimes.py)")
 
 
 def run(argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 60) -> str:
@@ -403,11 +396,6 @@ def _cleanup(daemon: str, podman_env: Mapping[str, str]) -> None:
 # --- containers ----------------------------------------------------------------------------
 
 
-def unique(prefix: str) -> str:
-    """A name no earlier test run used."""
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
 @dataclass(frozen=True)
 class Pod:
     """A pod made the way the kubelet's CRI calls would: a sandbox and its containers."""
@@ -665,3 +653,28 @@ class Watcher:
         """Close the runtime (ending the watch) and wait for the thread."""
         self.runtime.close()
         self.join()
+
+
+def expected_container(
+    runtime: str,
+    cid: str,
+    name: str,
+    pid: int,
+    labels: Mapping[str, str],
+    image: str = "",
+    k8s: K8sMeta | None = None,
+) -> Container:
+    """The Container a runtime client must report for `pid`, its kernel ids read here."""
+    cgroup = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    return Container(
+        id=cid,
+        name=name,
+        runtime=runtime,
+        image=image,
+        pid=pid,
+        mntns=os.stat(f"/proc/{pid}/ns/mnt").st_ino,
+        netns=os.stat(f"/proc/{pid}/ns/net").st_ino,
+        cgroup=next(line[3:] for line in cgroup if line.startswith("0::")),
+        labels=labels,
+        k8s=k8s or K8sMeta(),
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -18,11 +19,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def unique(prefix: str = "espia") -> str:
+    """A name no earlier test run used."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def require(*binaries: str) -> None:
+    """Skip the calling test unless every binary is installed (a skip fails the suite)."""
+    if missing := [b for b in binaries if shutil.which(b) is None]:
+        pytest.skip(f"not installed: {', '.join(missing)} (bootstrap.sh --test installs them)")
 
 
 def comm_name() -> str:

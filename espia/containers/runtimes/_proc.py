@@ -1,13 +1,15 @@
-"""The kernel ids of a container's init process, read from /proc.
+"""The kernel ids of processes, read from /proc: the one reader of them in espia.
 
 Gadgets see namespaces and cgroups, not container ids: these numbers are what
-ties a kernel event to a container. A container can die while we look, so
-every lookup degrades to zeros instead of raising.
+ties a kernel event to a container.  Runtimes ask them of a container's init
+process, the collection of every process at start.  A process can die while
+we look, so every lookup degrades to zeros instead of raising.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import NamedTuple
 
 
@@ -42,3 +44,12 @@ def process_ids(pid: int, proc: str = "/proc") -> ProcessIds:
     except OSError:
         return GONE
     return ProcessIds(pid, mntns, netns, cgroup)
+
+
+def every_process(proc: str = "/proc") -> Iterator[ProcessIds]:
+    """The ids of each process alive in `proc` (those that vanish meanwhile are skipped)."""
+    for name in os.listdir(proc):
+        if name.isdigit():
+            ids = process_ids(int(name), proc)
+            if ids is not GONE:
+                yield ids

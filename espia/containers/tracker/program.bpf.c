@@ -17,6 +17,7 @@
  * runtime's API supplies the container's name, image and pod.
  */
 #include <espia/gadget.bpf.h>
+#include <espia/net.bpf.h>
 
 #define CGROUP_PATH_SIZE 512
 #define SEEN_MAX 16384
@@ -61,9 +62,13 @@ static __always_inline int report_namespace(void)
 		.mntns = gadget_current_mntns(),
 		.cgroup_id = bpf_get_current_cgroup_id(),
 	};
+	__u32 netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 	__u8 yes = 1;
 	struct event *e;
 
+	/* The filters its fields promise (no-ops: espia sets none for its own tracker). */
+	if (gadget_should_discard_current() || gadget_netns_dropped(netns))
+		return 0;
 	if (bpf_map_update_elem(&seen, &key, &yes, BPF_NOEXIST))
 		return 0; /* known already (or being reported by another CPU) */
 	e = gadget_reserve(&events, offsetof(struct event, cgroup));
@@ -73,7 +78,7 @@ static __always_inline int report_namespace(void)
 	e->kind = NEW_MNTNS;
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->mntns = key.mntns;
-	e->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	e->netns = netns;
 	e->cgroup_id = key.cgroup_id;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	gadget_submit(e);
@@ -104,6 +109,8 @@ int on_cgroup_mkdir(struct trace_event_raw_cgroup *ctx)
 	struct event *e;
 
 	if (ctx->root != 0) /* hierarchy 0 is cgroup v2 */
+		return 0;
+	if (gadget_should_discard_current() || gadget_netns_dropped(0))
 		return 0;
 	e = gadget_reserve(&events, sizeof(*e));
 	if (!e)

@@ -25,7 +25,7 @@ def _row(event: str, container: Container) -> dict[str, Any]:
         "mntns": container.mntns,
         "netns": container.netns,
         "cgroup": container.cgroup,
-        "k8s.podUid": container.k8s.pod_uid,
+        "podUid": container.k8s.pod_uid,
     }
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from espia.engine.user import SourceContext
-from espia.gadget.net import Endpoint, ip_text
+from espia.semantic.net import Endpoint, ip_text
 
 PROC = "/proc"
 _FILES = (

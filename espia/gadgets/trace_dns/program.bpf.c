@@ -15,6 +15,9 @@
  * owner: on ingress the current task is whoever's softirq delivers it.  A
  * socket also gets an owner when it binds a DNS port (a server receives
  * before it sends), and an accepted TCP socket inherits its listener's.
+ *
+ * The task filters (pid, tid, comm) apply to that owner, after the socket
+ * learnt it (so a filtered sender still owns its socket for its responses).
  */
 #include <espia/gadget.bpf.h>
 #include <espia/net.bpf.h>
@@ -28,7 +31,7 @@
 
 struct event {
 	gadget_timestamp timestamp;
-	__u64 mntns;
+	gadget_mntns_id mntns; /* of the process; containers are joined by netns (gadget.yaml) */
 	gadget_netns_id netns;
 	gadget_pid pid;
 	gadget_tid tid;
@@ -117,6 +120,8 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress)
 		return 1;
 	if (!attribute(sk, netns, egress, &who))
 		__builtin_memset(&who, 0, sizeof(who));
+	if (gadget_should_discard_task(who.pid, who.tid, who.comm))
+		return 1;
 	e->timestamp = bpf_ktime_get_boot_ns();
 	e->mntns = who.mntns;
 	e->netns = netns;

@@ -6,7 +6,12 @@
  * the verifier then removes the checks that are not in use.
  *
  * A gadget calls gadget_should_discard_current() once, early, where the
- * current task is the one its event describes.
+ * current task is the one its event describes; a gadget whose event belongs
+ * to another task (a packet received in softirq belongs to its socket's
+ * owner) calls gadget_should_discard_task() with that task's ids instead.
+ * espia checks at load that a gadget whose fields promise an in-kernel filter
+ * (a gadget_pid, gadget_comm... member) reads that filter's variable: one of
+ * these calls is not optional.
  */
 #ifndef __ESPIA_FILTER_BPF_H
 #define __ESPIA_FILTER_BPF_H
@@ -53,13 +58,8 @@ static __always_inline bool gadget_mntns_dropped(__u64 mntns)
 	return verdict && *verdict == GADGET_MNTNS_DROP;
 }
 
-static __always_inline bool gadget_comm_differs(void)
+static __always_inline bool gadget_comm_differs_from(const char *comm)
 {
-	char comm[TASK_COMM_LEN];
-
-	if (!gadget_filter_comm[0])
-		return false;
-	bpf_get_current_comm(comm, sizeof(comm));
 	for (int i = 0; i < TASK_COMM_LEN; i++) {
 		if (comm[i] != gadget_filter_comm[i])
 			return true;
@@ -69,16 +69,43 @@ static __always_inline bool gadget_comm_differs(void)
 	return false;
 }
 
+static __always_inline bool gadget_comm_differs(void)
+{
+	char comm[TASK_COMM_LEN];
+
+	if (!gadget_filter_comm[0])
+		return false;
+	bpf_get_current_comm(comm, sizeof(comm));
+	return gadget_comm_differs_from(comm);
+}
+
+static __always_inline bool gadget_ids_discarded(__u32 pid, __u32 tid)
+{
+	if (gadget_filter_pid && pid != gadget_filter_pid)
+		return true;
+	if (gadget_filter_not_pid && pid == gadget_filter_not_pid)
+		return true;
+	return gadget_filter_tid && tid != gadget_filter_tid;
+}
+
+/*
+ * The pid, tid and comm filters, for a task that is not the current one
+ * (uid and gid are not known of it: such a gadget declares no gadget_uid or
+ * gadget_gid member).  Mount namespace selection is the caller's to apply.
+ */
+static __always_inline bool gadget_should_discard_task(__u32 pid, __u32 tid, const char *comm)
+{
+	if (gadget_ids_discarded(pid, tid))
+		return true;
+	return gadget_filter_comm[0] && gadget_comm_differs_from(comm);
+}
+
 static __always_inline bool gadget_should_discard_current(void)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid;
 
-	if (gadget_filter_pid && (__u32)(pid_tgid >> 32) != gadget_filter_pid)
-		return true;
-	if (gadget_filter_not_pid && (__u32)(pid_tgid >> 32) == gadget_filter_not_pid)
-		return true;
-	if (gadget_filter_tid && (__u32)pid_tgid != gadget_filter_tid)
+	if (gadget_ids_discarded(pid_tgid >> 32, (__u32)pid_tgid))
 		return true;
 	if (gadget_filter_by_uid || gadget_filter_by_gid) {
 		uid_gid = bpf_get_current_uid_gid();

@@ -5,9 +5,11 @@
  * espia reads an event's layout from the BTF of its struct; these typedef
  * names survive in BTF and tell user space what a field means, so that one
  * renderer and one enricher serve every gadget (built-in or user-written):
- * a gadget_mntns_id is joined with containers, a gadget_errno is shown with
- * its name, a gadget_file_flags as O_WRONLY|O_CREAT, and so on.  A field of
- * a plain type (__u32, char[]) is shown as it is.
+ * a gadget_errno is shown with its name, a gadget_file_flags as
+ * O_WRONLY|O_CREAT, and so on (espia/semantic/ holds what each type means).
+ * Which namespace member ties events to containers is the gadget's choice,
+ * declared in gadget.yaml (`join: mntns`).  A field of a plain type (__u32,
+ * char[]) is shown as it is.
  */
 #ifndef __ESPIA_TYPES_H
 #define __ESPIA_TYPES_H

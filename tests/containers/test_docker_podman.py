@@ -9,7 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
-from support.runtimes import TEST_LABEL, Docker, Services, Watcher, engine_ping, unique
+from support.runtimes import (
+    TEST_LABEL,
+    Docker,
+    Services,
+    Watcher,
+    engine_ping,
+    expected_container,
+)
+from support.workloads import unique
 
 from espia.containers.model import Container, ContainerEventKind, K8sMeta
 from espia.containers.runtimes.docker import DockerRuntime
@@ -27,18 +35,7 @@ def engine(request):
 
 
 def expected(runtime: str, cid: str, name: str, image: str, pid: int, labels) -> Container:
-    cgroup = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    return Container(
-        id=cid,
-        name=name,
-        runtime=runtime,
-        image=image,
-        pid=pid,
-        mntns=os.stat(f"/proc/{pid}/ns/mnt").st_ino,
-        netns=os.stat(f"/proc/{pid}/ns/net").st_ino,
-        cgroup=next(line[3:] for line in cgroup if line.startswith("0::")),
-        labels=labels,
-    )
+    return expected_container(runtime, cid, name, pid, labels, image=image)
 
 
 def test_lists_running_containers(engine):

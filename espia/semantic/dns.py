@@ -16,6 +16,15 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import TYPE_CHECKING
+
+from espia.errors import UsageError
+from espia.gadget.fields import Field, ValueKind
+from espia.semantic import SemanticType, register
+
+if TYPE_CHECKING:
+    from espia.gadget.schema import EventSchema
+    from espia.pipeline.operator import Operator
 
 HEADER_SIZE = 12
 _HEADER = struct.Struct("!HHHHHH").unpack_from
@@ -83,12 +92,21 @@ class DnsMessage:
     """What the fields of one DNS message show.
 
     `nameserver` and `latency` (ns, 0 when unknown) are set by the pairing
-    stage (espia.pipeline.dns), which knows the packet's endpoints and the
+    stage (espia.semantic.dns_pairing), which knows the packet's endpoints and the
     other messages of the exchange.
     """
 
-    __slots__ = ("addresses", "id", "latency", "name", "nameserver", "numanswers", "qr", "qtype",
-                 "rcode")
+    __slots__ = (
+        "addresses",
+        "id",
+        "latency",
+        "name",
+        "nameserver",
+        "numanswers",
+        "qr",
+        "qtype",
+        "rcode",
+    )
 
     def __init__(self) -> None:
         self.id = 0
@@ -177,3 +195,111 @@ def _addresses(data: bytes, offset: int, count: int) -> str:
     except (IndexError, ValueError, struct.error):
         pass
     return ",".join(found)
+
+
+def latency_text(nanoseconds: int) -> str:
+    """ "1.234ms"; "" for 0 (no latency known)."""
+    return f"{nanoseconds / 1e6:.3f}ms" if nanoseconds else ""
+
+
+_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def parse_duration(text: str) -> int:
+    """Nanoseconds of "5ms", "1.5s", "200us", "300ns" or a bare number of nanoseconds."""
+    value = text.strip().lower()
+    unit = next((u for u in ("ns", "us", "ms", "s") if value.endswith(u)), "ns")
+    number = value.removesuffix(unit) if value.endswith(unit) else value
+    try:
+        amount = float(number)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a duration (e.g. 5ms, 1.5s, 200us)") from None
+    if not 0 <= amount < 2**63 / _UNITS[unit]:
+        raise UsageError(f"{text!r} is not a duration (e.g. 5ms, 1.5s, 200us)")
+    return round(amount * _UNITS[unit])
+
+
+def fully_qualified(name: str) -> str:
+    """ "foo.test." for "foo.test" or "foo.test.": names are shown with their final dot."""
+    return name if name.endswith(".") else name + "."
+
+
+# What a gadget_dns_message member becomes (paths from the parsed DnsMessage).
+DNS_FIELDS = (
+    Field("id", ("id",), ValueKind.INT, "DNS message id", hidden=True, width=5, right=True),
+    Field(
+        "qr", ("qr",), ValueKind.STR, "Q for a query, R for a response", width=2, parse=str.upper
+    ),
+    Field(
+        "qtype",
+        ("qtype",),
+        ValueKind.STR,
+        "Type of the question (A, AAAA...)",
+        width=5,
+        parse=str.upper,
+    ),
+    Field(
+        "name",
+        ("name",),
+        ValueKind.STR,
+        "Name asked about",
+        width=30,
+        untrusted=True,
+        wide=True,
+        parse=fully_qualified,
+    ),
+    Field(
+        "rcode",
+        ("rcode",),
+        ValueKind.STR,
+        "Response code (NOERROR, NXDOMAIN...); UNANSWERED for the record of a query "
+        "that got no response within 5 s (or by the end of the trace)",
+        width=10,
+        parse=str.upper,
+    ),
+    Field(
+        "numanswers", ("numanswers",), ValueKind.INT, "Answers in a response", width=10, right=True
+    ),
+    Field(
+        "nameserver",
+        ("nameserver",),
+        ValueKind.STR,
+        "Address of the server side of the exchange",
+        hidden=True,
+        width=16,
+    ),
+    Field(
+        "latency",
+        ("latency",),
+        ValueKind.INT,
+        "Time from the query to this response (ns in JSON); for an UNANSWERED record, "
+        "how long it waited",
+        render=latency_text,
+        parse=parse_duration,
+        hidden=True,
+        width=10,
+        right=True,
+    ),
+    Field(
+        "addresses",
+        ("addresses",),
+        ValueKind.STR,
+        "A and AAAA answers, comma-separated",
+        hidden=True,
+        width=16,
+        untrusted=True,
+    ),
+)
+
+
+def _pairing(schema: EventSchema) -> Operator:
+    """The stage that pairs responses with queries (imported when a gadget needs it)."""
+    from espia.semantic.dns_pairing import DnsPairing
+
+    return DnsPairing(schema)
+
+
+register(
+    "gadget_dns_message",
+    SemanticType(ValueKind.STR, decode=parse, expand=DNS_FIELDS, stage=_pairing),
+)

@@ -27,15 +27,21 @@ from __future__ import annotations
 import copy
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from espia.errors import LoadError
-from espia.gadget.dns import UNANSWERED, DnsMessage
 from espia.gadget.event import Event
 from espia.gadget.schema import EventSchema
 from espia.pipeline.operator import Operator
+from espia.semantic.dns import UNANSWERED, DnsMessage
 
 UNANSWERED_AFTER = 5.0  # seconds: resolv.conf's default timeout
+
+
+def boot_time_ns() -> int:
+    """The clock of the events' timestamps (bpf_ktime_get_boot_ns)."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
 
 @dataclass(slots=True)
@@ -61,7 +67,13 @@ class DnsPairing(Operator):
 
     name = "dns"
 
-    def __init__(self, schema: EventSchema, timeout: float = UNANSWERED_AFTER) -> None:
+    def __init__(
+        self,
+        schema: EventSchema,
+        timeout: float = UNANSWERED_AFTER,
+        clock: Callable[[], int] = boot_time_ns,
+    ) -> None:
+        self._clock = clock
         self._message = _one(schema, "gadget_dns_message")
         self._time = _one(schema, "gadget_timestamp")
         endpoints = schema.members("gadget_l4endpoint")
@@ -103,7 +115,7 @@ class DnsPairing(Operator):
                 message.latency = now - exchange.first
                 exchange.answered = True
         if not events:
-            now = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+            now = self._clock()
         return self._expire(events, now - self._timeout)
 
     def _expire(self, events: list[Event], before: int, end: int = 0) -> list[Event]:
@@ -131,6 +143,6 @@ class DnsPairing(Operator):
 
     def finish(self) -> list[Event]:
         """Everything is drained: what timed out by now, then what was still waiting."""
-        now = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        now = self._clock()
         timed_out = self._expire([], now - self._timeout)
         return self._expire(timed_out, now + 1, end=now)

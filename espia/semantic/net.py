@@ -12,6 +12,9 @@ import struct
 from functools import lru_cache
 from typing import NamedTuple
 
+from espia.gadget.fields import ValueKind
+from espia.semantic import SemanticType, register
+
 _V4_MAPPED = b"\0" * 10 + b"\xff\xff"
 _ENDPOINT = struct.Struct("<16sH")
 
@@ -65,3 +68,20 @@ def ip_protocol(value: int) -> str:
 
 def packet_type(value: int) -> str:
     return PACKET_TYPES.get(value, str(value))
+
+
+register("gadget_ip_addr", SemanticType(ValueKind.STR, decode=ip_text, width=16))
+register(
+    "gadget_l4endpoint",
+    SemanticType(ValueKind.STR, render=str, json_text=True, decode=endpoint, width=22),
+)
+register(
+    "gadget_ip_proto",
+    SemanticType(
+        ValueKind.INT, render=ip_protocol, json_text=True, hidden=True, width=5, parse=str.upper
+    ),
+)
+register(
+    "gadget_packet_type",
+    SemanticType(ValueKind.INT, render=packet_type, json_text=True, width=9, parse=str.upper),
+)
