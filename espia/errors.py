@@ -7,6 +7,7 @@
     │   ├── NotSupportedError   a feature (BTF, ring buffer, a hook) is absent
     │   └── LoadError           libbpf or the verifier refused a program
     ├── BuildError              a gadget's C source did not compile, or is not built
+    ├── OutputError             espia's output could not be written (a full disk, closed stdout)
     └── RuntimeUnavailable      a container runtime could not be reached
 
 Every message is one line a user can act on: "verb object: cause (fix)".
@@ -66,3 +67,7 @@ class BuildError(EspiaError):
 
 class RuntimeUnavailable(EspiaError):
     """A container runtime's API could not be reached or answered badly."""
+
+
+class OutputError(EspiaError):
+    """espia's own output could not be written: the run stops, its gadget unloaded."""

@@ -5,16 +5,28 @@ Exit codes: 0 done (Ctrl-C included), 1 runtime error, 2 usage error.
 
 from __future__ import annotations
 
-import gc
-import logging
-import os
+# Ctrl-C can come while Python is still importing (logging alone takes tens of
+# ms): until this module is loaded it ends espia quietly, as Ctrl-C does later
+# (main() handles KeyboardInterrupt).  So this goes before any other import.
 import signal
-import sys
-from collections.abc import Callable
-from types import FrameType
 
-from espia._version import __version__
-from espia.errors import EspiaError
+
+def _quiet_interrupt(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+_interrupt_handler = signal.signal(signal.SIGINT, _quiet_interrupt)
+
+import gc  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from types import FrameType  # noqa: E402
+from typing import Any  # noqa: E402
+
+from espia._version import __version__  # noqa: E402
+from espia.errors import EspiaError, OutputError  # noqa: E402
 
 
 def _print_error(error: EspiaError) -> None:
@@ -53,6 +65,65 @@ class _WarningLine(logging.Handler):
         sys.stderr.flush()
 
 
+class _Output:
+    """stdout for espia's writers: a failed write (a full disk, EIO) becomes an OutputError.
+
+    Without it the OSError would surface as a traceback wherever the write
+    happened; a reader that went away (EPIPE) stays a BrokenPipeError, a quiet end.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"write output: {exc.strerror or exc}") from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"write output: {exc.strerror or exc}") from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _open_output() -> _Output:
+    """sys.stdout wrapped; a closed standard output is an error before anything runs."""
+    closed = OutputError("write output: standard output is closed")
+    stream = sys.stdout
+    if stream is None:  # Python found fd 1 closed at start
+        raise closed
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return _Output(stream)  # not backed by a descriptor (a caller's buffer)
+    try:
+        os.fstat(fd)
+    except OSError as exc:
+        raise closed from exc
+    return _Output(stream)
+
+
+def _silence_stdout(stream: Any) -> None:
+    """Points `stream`'s descriptor at /dev/null, so that Python's last flush at exit
+    cannot fail again (nothing to do for a closed stdout or a caller's buffer)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def _dispatch(args: object) -> int:
     command = args.command  # type: ignore[attr-defined]
     if command == "list-containers":
@@ -73,33 +144,52 @@ def _tune_gc() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from espia.cli.parser import build_parser
-
+    stdout = sys.stdout
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 2
-        if args.command == "version":
-            print(f"espia v{__version__}")
-            return 0
-        _tune_gc()
-        logger = logging.getLogger("espia")
-        logger.addHandler(_WarningLine())
-        logger.propagate = False
-        return _dispatch(args)
+        sys.stdout = _open_output()  # type: ignore[assignment]
+        return _main(argv)
     except EspiaError as error:
+        if isinstance(error, OutputError):
+            _silence_stdout(stdout)
         _print_error(error)
         return error.exit_code
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:
         # The reader went away (`| head`): not an error; keep Python quiet at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout(stdout)
         return 0
+    finally:
+        sys.stdout = stdout
 
+
+def _main(argv: list[str] | None) -> int:
+    from espia.cli.parser import build_parser
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:
+        sys.stdout.flush()  # --help: its text must reach stdout, or say why not
+        raise done
+    if args.command is None:
+        parser.print_help()
+        sys.stdout.flush()
+        return 2
+    if args.command == "version":
+        print(f"espia v{__version__}")
+        sys.stdout.flush()
+        return 0
+    _tune_gc()
+    logger = logging.getLogger("espia")
+    logger.addHandler(_WarningLine())
+    logger.propagate = False
+    return _dispatch(args)
+
+
+# Loaded: from here on main() handles Ctrl-C (KeyboardInterrupt), and a program that
+# imports this module keeps its own handler.
+signal.signal(signal.SIGINT, _interrupt_handler or signal.default_int_handler)
 
 if __name__ == "__main__":
     sys.exit(main())

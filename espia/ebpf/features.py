@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Iterable
+from enum import IntEnum
 from functools import cache
 from pathlib import Path
 
@@ -16,10 +18,61 @@ from espia.errors import NotSupportedError, PrivilegeError
 VMLINUX_BTF = Path("/sys/kernel/btf/vmlinux")
 TRACEFS = Path("/sys/kernel/tracing")
 
-# Capability bits (linux/capability.h).
-_CAP_SYS_ADMIN = 21
-_CAP_PERFMON = 38
-_CAP_BPF = 39
+
+class Capability(IntEnum):
+    """The capabilities eBPF gadgets may need (bits of linux/capability.h)."""
+
+    CAP_DAC_OVERRIDE = 1
+    CAP_DAC_READ_SEARCH = 2
+    CAP_NET_ADMIN = 12
+    CAP_SYS_PTRACE = 19
+    CAP_SYS_ADMIN = 21
+    CAP_PERFMON = 38
+    CAP_BPF = 39
+
+
+# What each kind of program (its ELF section's prefix, as libbpf names them) needs
+# to load and attach, and why: the kernel checks CAP_BPF for loading, CAP_PERFMON
+# for tracing programs (which read kernel memory), CAP_NET_ADMIN for attaching
+# to cgroups and network devices.
+_TRACING = {Capability.CAP_BPF: "load eBPF programs", Capability.CAP_PERFMON: "trace the kernel"}
+_NETWORK = {Capability.CAP_BPF: "load eBPF programs", Capability.CAP_NET_ADMIN: "attach to cgroups"}
+_PROGRAM_NEEDS: dict[str, dict[Capability, str]] = {
+    "tracepoint": _TRACING,
+    "tp": _TRACING,
+    "raw_tracepoint": _TRACING,
+    "raw_tp": _TRACING,
+    "tp_btf": _TRACING,
+    "perf_event": _TRACING,
+    "kprobe": _TRACING,
+    "uprobe": _TRACING,
+    "cgroup_skb": _NETWORK,
+    "cgroup": _NETWORK,
+    "sockops": _NETWORK,
+    "tc": _NETWORK,
+    "classifier": _NETWORK,
+    "xdp": _NETWORK,
+    "socket": {Capability.CAP_BPF: "load eBPF programs"},
+}
+# Every gadget reads other processes' /proc entries (namespaces, descriptors) to
+# tie events to containers and sockets to processes; without it they come out empty.
+_EVERY_GADGET = {Capability.CAP_SYS_PTRACE: "read other processes' /proc entries"}
+# Capabilities that the kernel accepts in place of another one.
+_IMPLIED_BY = {
+    Capability.CAP_BPF: Capability.CAP_SYS_ADMIN,
+    Capability.CAP_PERFMON: Capability.CAP_SYS_ADMIN,
+    Capability.CAP_DAC_READ_SEARCH: Capability.CAP_DAC_OVERRIDE,
+}
+
+
+# The order messages and documentation list them in: from loading to attributing.
+_ORDER = (
+    Capability.CAP_BPF,
+    Capability.CAP_PERFMON,
+    Capability.CAP_NET_ADMIN,
+    Capability.CAP_DAC_READ_SEARCH,
+    Capability.CAP_SYS_PTRACE,
+)
 
 
 def _effective_capabilities() -> int:
@@ -29,13 +82,49 @@ def _effective_capabilities() -> int:
     return 0
 
 
-def require_privileges() -> None:
-    """Raises PrivilegeError unless this process may load and attach tracing programs."""
-    caps = _effective_capabilities()
-    if caps >> _CAP_SYS_ADMIN & 1 or (caps >> _CAP_BPF & 1 and caps >> _CAP_PERFMON & 1):
+def _tracefs_readable() -> bool:
+    """tracefs is root's only (0700): another user needs CAP_DAC_READ_SEARCH to find
+    tracepoints there.  Asked with this process's effective rights and capabilities."""
+    for root in (TRACEFS, Path("/sys/kernel/debug/tracing")):
+        if root.exists():
+            return os.access(root, os.R_OK | os.X_OK, effective_ids=True)
+    return True  # not mounted: tracefs() mounts it, or says why it cannot
+
+
+def needed_capabilities(sections: Iterable[str]) -> dict[Capability, str]:
+    """The capabilities a gadget whose programs are in `sections` needs here, and why.
+
+    Derived from the kinds of program the object holds (not a table per gadget);
+    reading tracefs adds CAP_DAC_READ_SEARCH only where this user cannot already.
+    """
+    needed = dict(_EVERY_GADGET)
+    tracing = False
+    for section in sections:
+        kind = section.split("/", 1)[0].split(".", 1)[0]
+        needs = _PROGRAM_NEEDS.get(kind, {Capability.CAP_BPF: "load eBPF programs"})
+        tracing = tracing or needs is _TRACING
+        needed.update(needs)
+    if tracing and not _tracefs_readable():
+        needed[Capability.CAP_DAC_READ_SEARCH] = "read tracefs"
+    return {cap: needed[cap] for cap in _ORDER if cap in needed}
+
+
+def require_privileges(what: str, sections: Iterable[str]) -> None:
+    """Raises PrivilegeError naming each capability `what` (a gadget) lacks, and why."""
+    effective = _effective_capabilities()
+
+    def held(cap: Capability) -> bool:
+        implied = _IMPLIED_BY.get(cap)
+        return bool(effective >> cap & 1 or (implied is not None and effective >> implied & 1))
+
+    missing = {cap: why for cap, why in needed_capabilities(sections).items() if not held(cap)}
+    if not missing:
         return
+    reasons = ", ".join(f"{cap.name} ({why})" for cap, why in missing.items())
     raise PrivilegeError(
-        "espia needs root (or CAP_BPF and CAP_PERFMON) to load eBPF programs: run it with sudo"
+        f"{what} needs {reasons}: run espia as root, or grant "
+        f"{'it' if len(missing) == 1 else 'them'} (setpriv --ambient-caps, or a "
+        "container's securityContext.capabilities)"
     )
 
 

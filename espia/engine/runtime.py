@@ -214,6 +214,7 @@ class LocalGadgetRun:
             return
         self._started = True
         try:
+            self.source.require_privileges()  # the gadget's own needs are reported first
             self._pipeline = Pipeline(self._stages())
             kernel = KernelConfig(
                 dict(self._kernel_filters), without_helpers=self.options.without_helpers

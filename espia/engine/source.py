@@ -120,6 +120,10 @@ class DataSource(Protocol):
         """What the events look like; `extra_fields` are those stages add (containers)."""
         ...
 
+    def require_privileges(self) -> None:
+        """Raises PrivilegeError naming the capabilities this source lacks, before any load."""
+        ...
+
     def start(self, kernel: KernelConfig) -> None:
         """Applies `kernel`, loads, attaches: events are recorded from here on."""
         ...

@@ -70,7 +70,7 @@ class RingBufferTracer:
             self.prepare()
         obj, schema = self._object, self._schema
         assert obj is not None and schema is not None and schema.tracer is not None
-        features.require_privileges()
+        self.require_privileges()
         features.tracefs()
         configure(obj, kernel, self.spec.title)
         ring_map = obj.map(schema.tracer.map_name)
@@ -87,6 +87,15 @@ class RingBufferTracer:
         for program in obj.programs:
             if program.autoload:
                 self._links.append(attach(program))
+
+    def require_privileges(self) -> None:
+        """Raises PrivilegeError naming the capabilities this gadget lacks, before any load."""
+        if self._object is None:
+            self.prepare()
+        assert self._object is not None
+        # espia's own programs (the container tracker) are named by what they serve.
+        what = "container tracking" if self.spec.category == "internal" else self.spec.title
+        features.require_privileges(what, [p.section for p in self._object.programs])
 
     # --- run ---------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from espia.containers.collection import ContainerCollection
 from espia.containers.model import NO_CONTAINER
+from espia.ebpf import features
 from espia.engine.source import Batch
 from espia.errors import UsageError
 from espia.gadget.event import Event
@@ -161,6 +162,10 @@ class UserSource:
     def prepare(self, extra_fields: tuple[Field, ...] = ()) -> EventSchema:
         self._schema = build_source_schema(self.spec, extra_fields)
         return self._schema
+
+    def require_privileges(self) -> None:
+        """Raises PrivilegeError naming what this gadget lacks (no program: /proc only)."""
+        features.require_privileges(self.spec.title, [])
 
     def start(self, kernel: KernelConfig) -> None:
         """Nothing to load: the user-space predicate applies every filter term."""

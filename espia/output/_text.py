@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+# Bytes that were not UTF-8 reach the outputs as the lone surrogates U+DC80..U+DCFF
+# ("surrogateescape", as Python does for file names): each stands for one byte.
+_BYTE_ESCAPES = range(0xDC80, 0xDD00)
+
+
+def _escaped(char: str) -> str:
+    if char == "\\":
+        return "\\\\"
+    if char.isprintable():
+        return char
+    if ord(char) in _BYTE_ESCAPES:
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return repr(char)[1:-1]
+
 
 def escape_control(text: str) -> str:
     """Shows control characters as escapes (\\x1b, \\n...): traced strings are
-    attacker-controlled and must not drive the terminal."""
-    if text.isprintable():
+    attacker-controlled and must not drive the terminal.  The backslash is escaped
+    too (\\\\), so that an escape can never be confused with the same text typed
+    out: an ESC byte shows as \\x1b, the four characters `\\x1b` as \\\\x1b.  A
+    byte that was not UTF-8 shows as \\xNN, as an ESC does."""
+    if text.isprintable() and "\\" not in text:
         return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return "".join(map(_escaped, text))

@@ -97,9 +97,12 @@ def _cell(field: Field, index: int, scope: dict[str, object], last: bool) -> tup
     elif field.kind is ValueKind.BOOL:
         value = f"('true' if {value} else 'false')"
     if field.untrusted:
-        # The usual case, printable, costs a method call and no function call.
+        # The usual case, printable and no backslash, costs no function call.
         name = f"_v{index}"
-        value = f"({name} if ({name} := {value}).isprintable() else _escape({name}))"
+        value = (
+            f"({name} if ({name} := {value}).isprintable() and '\\\\' not in {name}"
+            f" else _escape({name}))"
+        )
     return f"{spec}s", value
 
 

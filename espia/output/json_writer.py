@@ -9,6 +9,7 @@ encoder, which is several times faster than building a dict and dumping it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -18,6 +19,20 @@ from espia.gadget.fields import Field, Memo, ValueKind, memo_of
 from espia.output._shared import container_only, per_container
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_byte_escapes = re.compile("[\udc80-\udcff]")
+
+
+def _quote_text(text: str) -> str:
+    """A traced string as JSON, lossless: a byte that was not UTF-8 (decoded as the
+    surrogate U+DC80+byte, "surrogateescape") is written as the escape \\udcNN.
+
+    `json.loads(line)[key].encode("utf-8", "surrogateescape")` gives back the
+    exact bytes; valid UTF-8 can never produce these code points.
+    """
+    quoted = _quote(text)
+    if quoted.isascii() or not _byte_escapes.search(quoted):
+        return quoted
+    return _byte_escapes.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
 def _json_bool(value: object) -> str:
@@ -73,7 +88,7 @@ def _members(node: dict[str, Any], args: list[str], scope: dict[str, Any]) -> st
             args.append(f"_quote(_render{index}({raw}))")
             spec = "%s"
         elif field.kind is ValueKind.STR:
-            args.append(f"_quote({raw})")
+            args.append(f"_quote_text({raw})")
             spec = "%s"
         elif field.kind is ValueKind.BOOL:
             args.append(f"_bool({raw})")
@@ -102,7 +117,12 @@ def _formatter(fields: tuple[Field, ...], title: str) -> Any:
     The leading keys that only read the container ("runtime", "k8s") are
     formatted by a second function, once per container (output._shared).
     """
-    scope: dict[str, Any] = {"_quote": _quote, "_bool": _json_bool, "_map": _json_map}
+    scope: dict[str, Any] = {
+        "_quote": _quote,
+        "_quote_text": _quote_text,
+        "_bool": _json_bool,
+        "_map": _json_map,
+    }
     tree = _tree(fields)
     shared: dict[str, Any] = {}
     for key, node in tree.items():

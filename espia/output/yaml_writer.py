@@ -20,10 +20,22 @@ class YamlOutput:
         self.out = out
         self.err = err
         self._lists = lists
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        self._dump = lambda data: yaml.dump(
-            data, Dumper=dumper, sort_keys=False, allow_unicode=True, explicit_start=True
-        )
+        fast = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+        def dump(data: Any, dumper: Any = fast) -> str:
+            return yaml.dump(
+                data, Dumper=dumper, sort_keys=False, allow_unicode=True, explicit_start=True
+            )
+
+        def lossless(data: Any) -> str:
+            """libyaml refuses the surrogates that stand for bytes that were not UTF-8:
+            PyYAML's own emitter writes them as "\\uDCFF" escapes, which load back."""
+            try:
+                return dump(data)
+            except UnicodeEncodeError:
+                return dump(data, yaml.SafeDumper)
+
+        self._dump = lossless
 
     def begin(self) -> None:
         pass

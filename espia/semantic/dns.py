@@ -126,6 +126,11 @@ class DnsMessage:
         return twin
 
 
+def _escape_label(label: bytes) -> bytes:
+    r"""A label as text: "a.b" is `a\.b`, so that it cannot read as two labels."""
+    return label.replace(b"\\", b"\\\\").replace(b".", b"\\.")
+
+
 def _name(data: bytes, offset: int) -> tuple[str, int]:
     """The name at `offset` ("www.example.com.") and the offset after it in the message.
 
@@ -148,7 +153,11 @@ def _name(data: bytes, offset: int) -> tuple[str, int]:
         offset += 1 + length
     else:
         raise ValueError("name too long")
-    text = b".".join(labels).decode("utf-8", "backslashreplace") + "."
+    joined = b".".join(labels)
+    if b"\\" in joined or joined.count(b".") != len(labels) - 1:
+        # A dot or a backslash inside a label: escaped as DNS presentation format does.
+        joined = b".".join(_escape_label(label) for label in labels)
+    text = joined.decode("utf-8", "surrogateescape") + "."
     return text, end if end >= 0 else offset
 
 

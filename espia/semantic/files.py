@@ -16,6 +16,8 @@ from espia.semantic import SemanticType, register
 
 TRUNCATED_MARKER = " [...]"
 TRUNCATED_SUFFIX = "_truncated"
+# Where a path walked up from its leaf was cut: it no longer starts at the root.
+CUT_PATH_MARKER = "[...]/"
 
 _ACCESS = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR", 3: "O_ACCMODE"}
 # Bits of asm-generic/fcntl.h (x86 and arm64 agree on these); the names a user
@@ -73,18 +75,21 @@ def string_list(raw: bytes, truncated: bool = False) -> str:
     parts = raw.split(b"\0")
     if parts and parts[-1] == b"":
         parts.pop()
-    text = quote_args([p.decode("utf-8", "backslashreplace") for p in parts])
+    text = quote_args([p.decode("utf-8", "surrogateescape") for p in parts])
     return text + TRUNCATED_MARKER if truncated else text
 
 
-def path_components(raw: bytes) -> str:
+def path_components(raw: bytes, truncated: bool = False) -> str:
     """Components leaf first, as the kernel walked them, then an empty one -> "/a/b/c".
 
     b"c\\0b\\0a\\0\\0" is "/a/b/c"; what follows the empty component is stale.
+    b"\\0/" is the root; all NUL is no path at all (""); a cut path is "[...]/b/c".
     """
+    if raw.startswith(b"\0\0") or not raw:
+        return ""
     used = raw.split(b"\0\0", 1)[0] if not raw.startswith(b"\0") else b""
-    parts = [p.decode("utf-8", "backslashreplace") for p in used.split(b"\0") if p]
-    return "/" + "/".join(reversed(parts))
+    parts = [p.decode("utf-8", "surrogateescape") for p in used.split(b"\0") if p]
+    return (CUT_PATH_MARKER if truncated else "/") + "/".join(reversed(parts))
 
 
 register(
@@ -108,6 +113,13 @@ register(
 )
 register(
     "gadget_path_components",
-    SemanticType(ValueKind.STR, decode=path_components, untrusted=True, width=24, wide=True),
+    SemanticType(
+        ValueKind.STR,
+        decode=path_components,
+        truncation=True,
+        untrusted=True,
+        width=24,
+        wide=True,
+    ),
 )
 register("gadget_truncated", SemanticType(ValueKind.BOOL, decode=bool, hidden=True, width=5))

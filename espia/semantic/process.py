@@ -10,8 +10,8 @@ from espia.semantic import SemanticType, register
 
 
 def cstring(raw: bytes) -> str:
-    """A NUL-terminated C string; bytes that are not UTF-8 are kept as \\xNN."""
-    return raw.partition(b"\0")[0].decode("utf-8", "backslashreplace")
+    """A NUL-terminated C string; bytes that are not UTF-8 are kept (surrogateescape)."""
+    return raw.partition(b"\0")[0].decode("utf-8", "surrogateescape")
 
 
 def errno_name(value: int) -> str:

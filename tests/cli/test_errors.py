@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
+import sys
+import time
 
 import pytest
+from support.bpf import loaded_espia_objects
 from support.workloads import espia
 
 from espia.cli.main import main
@@ -63,7 +68,9 @@ def test_without_privileges_says_so_and_exits_1():
         timeout=60,
     )
     assert result.returncode == 1
-    assert "needs root (or CAP_BPF and CAP_PERFMON)" in one_line(result.stderr)
+    line = one_line(result.stderr)
+    assert line.startswith("espia: trace open needs CAP_BPF (load eBPF programs), CAP_PERFMON (")
+    assert "run espia as root" in line
 
 
 def test_without_btf_says_so_and_exits_1(monkeypatch, tmp_path, capsys):
@@ -127,3 +134,89 @@ def test_exec_help_describes_args():
     result = espia("trace", "exec", "-h")
     assert result.returncode == 0
     assert "ARGS" in result.stdout and "shell-quoted" in result.stdout
+
+
+def left_behind(before: list[str], settle: float = 3.0) -> list[str]:
+    """espia's objects in the kernel now that were not there `before` (another
+    engineer's or a daemon's running gadget is not this test's leak)."""
+    deadline = time.monotonic() + settle
+    while True:
+        new = sorted(set(loaded_espia_objects(settle=0)) - set(before))
+        if not new or time.monotonic() > deadline:
+            return new
+        time.sleep(0.1)
+
+
+def espia_writing_to(target: str, *args: str) -> subprocess.CompletedProcess:
+    """`espia args...` with stdout on /dev/full (every write fails, ENOSPC) or closed."""
+    redirect = "> /dev/full" if target == "full" else ">&-"
+    command = " ".join(["espia", *args]) + f" {redirect}"
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("target", ["full", "closed"])
+@pytest.mark.parametrize(
+    "args", [("version",), ("--help",), ("trace", "open", "--help"), ("trace", "exec", "-t", "5")]
+)
+def test_output_that_cannot_be_written_is_one_line_and_exit_1(args, target):
+    result = espia_writing_to(target, *args)
+    assert result.returncode == 1, result.stderr
+    says = "No space left on device" if target == "full" else "standard output is closed"
+    assert one_line(result.stderr) == f"espia: write output: {says}"
+
+
+@pytest.mark.parametrize("target", ["full", "closed"])
+def test_a_trace_whose_output_fails_unloads_its_gadget(target):
+    before = loaded_espia_objects(settle=0)
+    # json prints nothing before the first event: the failure comes mid-run.
+    cli = subprocess.Popen(
+        [
+            "sh",
+            "-c",
+            f"exec espia trace open -o json -F path:~{target}-marker -t 20 "
+            + ("> /dev/full" if target == "full" else ">&-"),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while cli.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError):
+            os.open(f"/tmp/{target}-marker", os.O_RDONLY)
+        time.sleep(0.05)
+    _, stderr = cli.communicate(timeout=30)
+    assert cli.returncode == 1, stderr
+    assert one_line(stderr).startswith("espia: write output: ")
+    assert left_behind(before) == []
+
+
+# Sends SIGINT to the process the moment it imports `module` (as a Ctrl-C that
+# lands while espia is still starting), says so on stderr, then runs the CLI.
+CTRL_C_DURING_IMPORT = """
+import os, signal, sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == sys.argv[1]:
+            sys.stderr.write("interrupted\\n")
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Interrupt())
+from espia.cli.main import main
+sys.exit(main(["trace", "open", "-t", "5"]))
+"""
+
+
+@pytest.mark.parametrize(
+    "module", ["logging", "espia.cli.parser", "espia.engine.runtime", "espia.ebpf.object"]
+)
+def test_ctrl_c_while_starting_exits_quietly(module):
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C_DURING_IMPORT, module],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # The signal really came during that import (not before or after espia's start).
+    assert result.stderr == "interrupted\n", result.stderr
+    assert result.returncode == 0
+    assert result.stdout == ""

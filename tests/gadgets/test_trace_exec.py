@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from support.workloads import comm_name, run_python
+
+# The bounds of trace exec's program.bpf.c (CWD_SIZE, FILENAME_SIZE).
+CWD_SIZE = 512
+FILENAME_SIZE = 512
 
 
 def test_exec_of_known_binary_has_exact_fields(recorder, tmp_path):
@@ -34,8 +40,11 @@ def test_exec_of_known_binary_has_exact_fields(recorder, tmp_path):
     assert event.uid == 0 and event.gid == 0
     assert event.args == "/bin/echo hello 'two words' ''"
     assert event.args_truncated is False
-    assert event.exe == "/bin/echo"
+    assert event.filename == "/bin/echo"  # as passed
+    assert event.exe == os.path.realpath("/bin/echo")  # the file the kernel runs
+    assert event.exe_truncated is False and event.filename_truncated is False
     assert event.cwd == str(tmp_path)
+    assert event.cwd_truncated is False
     assert event.pcomm == Path(f"/proc/{os.getpid()}/comm").read_text().strip()
     assert event.mntns == os.stat("/proc/self/ns/mnt").st_ino
 
@@ -54,7 +63,8 @@ except OSError as exc:
     assert event.ret == -2
     assert event.get("retname") == "ENOENT"
     assert event.comm == comm  # the caller's comm: the exec never happened
-    assert event.exe == "/nonexistent/espia-missing"
+    assert event.filename == "/nonexistent/espia-missing"
+    assert event.exe == ""  # no program ran
     assert event.args == "espia-missing arg1"
 
 
@@ -119,9 +129,114 @@ def test_python_sees_typed_events(recorder):
         "args": str,
         "cwd": str,
         "exe": str,
+        "filename": str,
         "args_truncated": bool,
     }
     assert {name: type(getattr(event, name)) for name in types} == types
     annotations = type(event).__annotations__
     assert {name: annotations[name] for name in types} == types
-    assert (event.comm, event.exe, event.args) == ("true", "/bin/true", "/bin/true")
+    assert (event.comm, event.filename, event.args) == ("true", "/bin/true", "/bin/true")
+    assert event.exe == os.path.realpath("/bin/true")
+
+
+def test_exe_is_the_file_run_even_through_a_descriptor(recorder, tmp_path):
+    """fexecve() passes an empty name: EXE still names the program, from the kernel."""
+    program = tmp_path / "copy-of-true"
+    shutil.copy("/bin/true", program)
+    body = f"""
+fd = os.open({str(program)!r}, os.O_RDONLY)
+pid = os.fork()
+if pid == 0:
+    os.execve(fd, ["by-fd", "arg"], {{}})
+os.waitpid(pid, 0)
+"""
+    events = recorder("exec", lambda: run_python(comm_name(), body), filter="comm:copy-of-true")
+    assert [(e.exe, e.filename, e.args, e.ret) for e in events] == [
+        (str(program), "", "by-fd arg", 0)
+    ]
+
+
+def deep_dir(root: Path, length: int) -> Path:
+    """A directory under `root` whose path is exactly `length` bytes, in 100-byte steps."""
+    path = str(root)
+    while len(path) < length:
+        step = min(100, length - len(path))
+        if step < 2:  # too short for "/x": lengthen the previous component instead
+            path = path[: -(2 - step)] if step else path
+            step = 2 if step else 0
+        path += "/" + "d" * (step - 1)
+    assert len(path) == length
+    os.makedirs(path, exist_ok=True)
+    return Path(path)
+
+
+@pytest.mark.parametrize("length", [CWD_SIZE - 1, CWD_SIZE, CWD_SIZE + 1])
+def test_cwd_at_its_bound_is_whole_and_beyond_it_cut_with_a_marker(recorder, tmp_path, length):
+    cwd = deep_dir(tmp_path, length)
+
+    def workload():
+        subprocess.run(["/bin/true", "cwd-bound"], cwd=cwd, check=True)
+
+    events = [e for e in recorder("exec", workload, filter="comm:true") if "cwd-bound" in e.args]
+    assert len(events) == 1
+    event = events[0]
+    if length <= CWD_SIZE:
+        assert (event.cwd, event.cwd_truncated) == (str(cwd), False)
+    else:
+        # Whole components nearest the working directory are kept; the marker replaces the rest.
+        assert event.cwd_truncated is True
+        assert event.cwd.startswith("[...]/")
+        kept = event.cwd.removeprefix("[...]")
+        assert str(cwd).endswith(kept) and len(kept) < length
+
+
+def test_cwd_deeper_than_the_walk_is_cut_with_a_marker(recorder, tmp_path):
+    cwd = tmp_path.joinpath(*["d"] * 40)
+    cwd.mkdir(parents=True)
+
+    def workload():
+        subprocess.run(["/bin/true", "cwd-depth"], cwd=cwd, check=True)
+
+    events = [e for e in recorder("exec", workload, filter="comm:true") if "cwd-depth" in e.args]
+    assert len(events) == 1
+    assert events[0].cwd_truncated is True
+    assert events[0].cwd.startswith("[...]/d/d/")
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_arguments_at_their_bound(recorder, extra):
+    """4096 bytes of arguments (NULs included) fit exactly; one more byte is cut."""
+    fill = "y" * (4096 - len("/bin/true\0") - 1 + extra)
+
+    def workload():
+        subprocess.run(["/bin/true", fill], check=True)
+
+    events = [e for e in recorder("exec", workload, filter="comm:true") if "yyy" in e.args]
+    assert len(events) == 1
+    if extra <= 0:
+        assert (events[0].args, events[0].args_truncated) == (f"/bin/true {fill}", False)
+    else:
+        assert events[0].args_truncated is True
+        assert events[0].args == f"/bin/true {fill[:-1]} [...]"
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_filename_at_its_bound(recorder, tmp_path, extra):
+    """FILENAME keeps 511 bytes whole (a 512-byte buffer); a longer name is cut visibly."""
+    # A name of 511 + extra bytes that exists: "/" repeated, then the program.
+    program = tmp_path / "t"
+    shutil.copy("/bin/true", program)
+    name = "/" * (FILENAME_SIZE - 1 + extra - len(str(program))) + str(program)
+
+    def workload():
+        subprocess.run([name, "filename-bound"], executable=name, check=True)
+
+    events = [e for e in recorder("exec", workload, filter="comm:t") if "filename-bound" in e.args]
+    assert len(events) == 1
+    event = events[0]
+    assert event.exe == str(program)
+    if extra <= 0:
+        assert (event.filename, event.filename_truncated) == (name, False)
+    else:
+        assert event.filename_truncated is True
+        assert event.filename == name[:-1] + " [...]"

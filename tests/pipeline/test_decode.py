@@ -81,11 +81,13 @@ def test_a_cut_list_ends_with_the_marker(decoded):
     assert e.args == "a b" + TRUNCATED_MARKER and e.args_truncated is True
 
 
-def test_bytes_that_are_not_utf8_are_kept_visible(decoded):
+def test_bytes_that_are_not_utf8_are_kept_losslessly(decoded):
     schema, decode = decoded
     data = record(schema, b"caf\xe9\0", comm=b"c\xffx")
     e = decode(data, 0, len(data))
-    assert (e.comm, e.args) == ("c\\xffx", "'caf\\xe9'")
+    # surrogateescape: each such byte is one code point U+DC80+byte, the bytes come back.
+    assert (e.comm, e.args) == ("c\udcffx", "'caf\udce9'")
+    assert e.comm.encode("utf-8", "surrogateescape") == b"c\xffx"
 
 
 def test_an_empty_tail(decoded):

@@ -19,7 +19,12 @@
 #include <espia/gadget.bpf.h>
 #include <espia/net.bpf.h>
 
-#define CGROUP_PATH_SIZE 512
+/*
+ * The tracepoint's path is cut by the kernel itself at TRACE_CGROUP_PATH_LEN
+ * (1024, NUL included): with as much room here, whatever it carries is kept
+ * whole, the container id at its end included.
+ */
+#define CGROUP_PATH_SIZE 1024
 #define SEEN_MAX 16384
 
 enum tracker_kind {

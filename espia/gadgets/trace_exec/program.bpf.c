@@ -7,6 +7,10 @@
  * the task already runs the new program (its new comm) and old_pid names the
  * thread that called exec even if it was not the leader; a failed one from
  * the syscall's exit, with the error.
+ *
+ * EXE is the file the new program runs from, walked in the kernel from the
+ * task's mm->exe_file after the exec: right whatever was passed (fexecve()
+ * passes an empty name and a descriptor).  FILENAME is the name as passed.
  */
 #include <espia/gadget.bpf.h>
 #include <espia/path.bpf.h>
@@ -14,6 +18,7 @@
 #define ARGS_SIZE 4096
 #define MAX_ARGS 64
 #define EXE_SIZE 512
+#define FILENAME_SIZE 512
 #define CWD_SIZE 512
 #define MAX_INFLIGHT 1024
 
@@ -31,7 +36,10 @@ struct event {
 	__u32 args_size;
 	gadget_truncated args_truncated;
 	gadget_truncated cwd_truncated;
-	char exe[EXE_SIZE];
+	gadget_truncated exe_truncated;
+	gadget_truncated filename_truncated;
+	gadget_path_components exe[EXE_SIZE];
+	char filename[FILENAME_SIZE];
 	gadget_path_components cwd[CWD_SIZE];
 	gadget_string_list args[ARGS_SIZE];
 };
@@ -61,6 +69,7 @@ static __always_inline void copy_args(struct event *e, const char *const *argv)
 
 	for (i = 0; i < MAX_ARGS; i++) {
 		const char *arg = NULL;
+		__u64 room; /* 64 bits: the register checked is the one passed */
 		long len;
 
 		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) || !arg)
@@ -69,12 +78,17 @@ static __always_inline void copy_args(struct event *e, const char *const *argv)
 			e->args_truncated = 1;
 			break;
 		}
+		/* Bounds the verifier can follow: the mask must survive optimisation. */
+		asm volatile("" : "+r"(off));
 		off &= ARGS_SIZE - 1;
-		len = bpf_probe_read_user_str(&e->args[off], ARGS_SIZE - off, arg);
+		room = ARGS_SIZE - off;
+		asm volatile("" : "+r"(room));
+		if (room > ARGS_SIZE)
+			break;
+		/* An argument that ends exactly at the bound is whole. */
+		len = gadget_read_user_str(&e->args[off], room, arg, &e->args_truncated);
 		if (len <= 0)
 			break;
-		if (off + len >= ARGS_SIZE)
-			e->args_truncated = 1;
 		off += len;
 	}
 	if (i == MAX_ARGS) {
@@ -99,7 +113,10 @@ static __always_inline int enter(const char *filename, const char *const *argv)
 		return 0;
 	e->args_truncated = 0;
 	e->cwd_truncated = 0;
-	bpf_probe_read_user_str(e->exe, sizeof(e->exe), filename);
+	e->exe_truncated = 0;
+	e->filename_truncated = 0;
+	e->exe[0] = e->exe[1] = '\0'; /* no program yet: no path (path.bpf.h) */
+	gadget_read_user_str(e->filename, sizeof(e->filename), filename, &e->filename_truncated);
 	copy_args(e, argv);
 	pwd = BPF_CORE_READ(task, fs, pwd);
 	gadget_path_components_of(&pwd, e->cwd, CWD_SIZE, &e->cwd_truncated);
@@ -165,12 +182,16 @@ int enter_execveat(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/sched/sched_process_exec")
 int exec_done(struct trace_event_raw_sched_process_exec *ctx)
 {
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u32 old_tid = ctx->old_pid;
 	struct event *e;
 
 	e = bpf_map_lookup_elem(&inflight, &old_tid);
 	if (!e)
 		return 0;
+	/* The task runs the new program now: its mm is the new one. */
+	gadget_file_path_components(BPF_CORE_READ(task, mm, exe_file), e->exe, EXE_SIZE,
+				    &e->exe_truncated);
 	emit(e, 0);
 	bpf_map_delete_elem(&inflight, &old_tid);
 	return 0;

@@ -10,10 +10,19 @@
  * attached only there: GADGET_FALLBACK).  The path is read at exit (the user
  * buffer is still there) and the record is cut to its length, so a short
  * path costs a short record in the ring buffer.
+ *
+ * That path is what the task's memory holds at exit, which another thread
+ * may have rewritten after the kernel read it.  So a successful open also
+ * carries FULLPATH, the path of the file the kernel actually opened, walked
+ * in the kernel from the descriptor it returned: that one is authoritative.
  */
 #include <espia/gadget.bpf.h>
+#include <espia/file.bpf.h>
+#include <espia/path.bpf.h>
 
 #define PATH_MAX 4096
+/* Room for FULLPATH's components: deeper or longer paths are cut visibly. */
+#define FULLPATH_SIZE 1024
 #define MAX_INFLIGHT 10240
 
 struct event {
@@ -28,6 +37,15 @@ struct event {
 	gadget_errno err;
 	gadget_file_flags flags;
 	gadget_file_mode mode;
+	gadget_truncated fullpath_truncated;
+	gadget_truncated path_truncated;
+	/*
+	 * FULLPATH is packed (types.h): the record holds its fullpath_size used
+	 * bytes, then PATH, so that a failed open (no file: 0 bytes) or a short
+	 * path costs a short record.
+	 */
+	__u16 fullpath_size;
+	gadget_path_components fullpath[FULLPATH_SIZE];
 	char path[PATH_MAX];
 };
 
@@ -111,7 +129,8 @@ static __always_inline int leave(enum open_call call, long ret)
 	struct open_args from_regs = {}, *args;
 	struct pt_regs *regs;
 	struct event *e;
-	__u64 uid_gid;
+	__u64 uid_gid, size, packed; /* 64 bits: the register checked is the one passed */
+	char *path;
 	long len;
 
 	if (gadget_helper_task_pt_regs) {
@@ -147,10 +166,29 @@ static __always_inline int leave(enum open_call call, long ret)
 	e->err = ret >= 0 ? 0 : -ret;
 	e->flags = args->flags;
 	e->mode = args->mode;
-	len = bpf_probe_read_user_str(e->path, sizeof(e->path), args->path);
-	if (len < 1)
-		len = 1, e->path[0] = '\0';
-	gadget_output(&events, e, offsetof(struct event, path) + (len & (PATH_MAX - 1)));
+	e->fullpath_truncated = 0;
+	e->path_truncated = 0;
+	packed = 0;
+	if (ret >= 0)
+		packed = gadget_file_path_components(gadget_fd_file(ret), e->fullpath,
+						     FULLPATH_SIZE, &e->fullpath_truncated);
+	/* Bounds the verifier can follow, on the very registers passed on. */
+	asm volatile("" : "+r"(packed));
+	if (packed > FULLPATH_SIZE)
+		packed = FULLPATH_SIZE;
+	e->fullpath_size = packed;
+	/* Whole up to 4095 bytes, the longest path the kernel accepts; cut beyond. */
+	path = e->fullpath + packed;
+	len = gadget_read_user_str(path, PATH_MAX, args->path, &e->path_truncated);
+	if (len < 1) {
+		len = 1;
+		path[0] = '\0';
+	}
+	size = len;
+	asm volatile("" : "+r"(size));
+	if (size > PATH_MAX)
+		size = PATH_MAX;
+	gadget_output(&events, e, offsetof(struct event, fullpath) + packed + size);
 out:
 	if (!gadget_helper_task_pt_regs)
 		bpf_map_delete_elem(&inflight, &tid);

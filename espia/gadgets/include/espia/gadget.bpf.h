@@ -17,5 +17,6 @@
 #include <espia/core_fixes.bpf.h>
 #include <espia/buffer.bpf.h>
 #include <espia/filter.bpf.h>
+#include <espia/strings.bpf.h>
 
 #endif /* __ESPIA_GADGET_BPF_H */

@@ -13,6 +13,7 @@
 #define __ESPIA_NET_BPF_H
 
 #include <bpf/bpf_endian.h>
+#include <espia/file.bpf.h>
 
 #define GADGET_ETH_P_IP 0x0800
 #define GADGET_ETH_P_IPV6 0x86DD
@@ -77,15 +78,11 @@ static __always_inline __u32 gadget_sock_netns(struct sock *sk)
 /* The socket behind file descriptor `fd` of the current task, or NULL. */
 static __always_inline struct sock *gadget_fd_sock(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = NULL;
+	struct file *file = gadget_fd_file(fd);
 	struct socket *sock;
 
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!file)
 		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	sock = BPF_CORE_READ(file, private_data);
 	return sock ? BPF_CORE_READ(sock, sk) : NULL;
 }

@@ -1,24 +1,35 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Paths of kernel objects (a task's cwd), for tracepoint programs that have
- * no bpf_d_path(): walk the dentries up to the root, crossing mount points,
- * and write each name as it is met, leaf first.  The result is a
- * gadget_path_components field: user space reverses it.  Writing in walk
- * order keeps every write at a growing offset, which is all the verifier
- * needs to see.
+ * Paths of kernel objects (a task's cwd, an open file), for tracepoint
+ * programs that have no bpf_d_path(): walk the dentries up to the root,
+ * crossing mount points, and write each name as it is met, leaf first.  The
+ * result is a gadget_path_components field: user space reverses it.  Writing
+ * in walk order keeps every write at a growing offset, which is all the
+ * verifier needs to see.
+ *
+ * A path that does not fit is cut visibly: the components kept are the ones
+ * nearest the leaf, whole (never a partial name), and *truncated is set, so
+ * that user space shows where the cut is.  Fitting is exact: a path of
+ * exactly `size` bytes is whole, one byte more is cut.
  */
 #ifndef __ESPIA_PATH_BPF_H
 #define __ESPIA_PATH_BPF_H
 
+/* Steps of the walk (a component, or a mount point crossed): 32 + 8 = 40. */
 #define GADGET_PATH_DEPTH 32
+#define GADGET_PATH_MOUNTS 8
 
 /*
  * Writes the components of `path` into `buf` (`size` bytes, a power of two).
  * `buf` must be followed by `size` bytes of slack in the same map value: the
  * verifier cannot relate the remaining room to the offset, but the slack is
  * never written since each read is bounded by the room actually left.
- * An empty component (a second NUL) ends the list.  Returns the bytes
- * written; sets *truncated if the path did not fit.
+ * An empty component (a second NUL) ends the list, unless the list fills
+ * `buf` exactly.  The root (no component) is written "\0/", to tell it from
+ * an absent path, which a caller leaves as "\0\0".  Returns the bytes the
+ * list occupies (its end included: a packed member is sent as that many,
+ * see types.h); sets *truncated if the path did not fit (too long, or more
+ * steps than the walk takes).
  */
 static __always_inline __u32 gadget_path_components_of(struct path *path, char *buf,
 						       __u32 size, __u8 *truncated)
@@ -27,11 +38,12 @@ static __always_inline __u32 gadget_path_components_of(struct path *path, char *
 	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
 	__u32 off = 0;
+	int i;
 
-	for (int i = 0; i < GADGET_PATH_DEPTH; i++) {
+	for (i = 0; i < GADGET_PATH_DEPTH + GADGET_PATH_MOUNTS; i++) {
 		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-		const unsigned char *name;
+		__u64 room; /* 64 bits: the register checked is the one passed */
 		long len;
 
 		if (dentry == mnt_root) {
@@ -46,22 +58,55 @@ static __always_inline __u32 gadget_path_components_of(struct path *path, char *
 		}
 		if (dentry == parent)
 			break;
-		name = BPF_CORE_READ(dentry, d_name.name);
-		off &= size - 1;
-		len = bpf_probe_read_kernel_str(buf + off, size - off, name);
-		if (len <= 0)
-			break;
-		if (off + len >= size) {
+		/* A component is left: is there room for it? */
+		if (off >= size) {
 			*truncated = 1;
-			return size;
+			return off;
+		}
+		/* Bounds the verifier can follow: the mask must survive optimisation. */
+		asm volatile("" : "+r"(off));
+		off &= size - 1;
+		room = size - off;
+		asm volatile("" : "+r"(room));
+		if (room > size)
+			break;
+		len = bpf_probe_read_kernel_str(buf + off, room, BPF_CORE_READ(dentry, d_name.name));
+		if (len <= 0) {
+			*truncated = 1;
+			break;
+		}
+		/* The read stops at the room left: a name longer than what came is cut. */
+		if (len - 1 < BPF_CORE_READ(dentry, d_name.len)) {
+			*truncated = 1;
+			buf[off] = '\0';
+			return off;
 		}
 		off += len;
 		dentry = parent;
-		if (i == GADGET_PATH_DEPTH - 1)
-			*truncated = 1;
 	}
+	/* Out of steps: whole only if the next step would have found the root. */
+	if (i == GADGET_PATH_DEPTH + GADGET_PATH_MOUNTS &&
+	    dentry != BPF_CORE_READ(dentry, d_parent) &&
+	    !(dentry == BPF_CORE_READ(vfsmnt, mnt_root) && BPF_CORE_READ(mnt, mnt_parent) == mnt))
+		*truncated = 1;
+	if (off == 0) {
+		buf[1] = '/'; /* no component: the root, told apart from no path at all */
+		buf[0] = '\0';
+		return 2;
+	}
+	if (off >= size)
+		return size;
 	buf[off & (size - 1)] = '\0';
-	return off;
+	return off + 1;
+}
+
+/* The components of the path `file` was opened at (see above). */
+static __always_inline __u32 gadget_file_path_components(struct file *file, char *buf,
+							  __u32 size, __u8 *truncated)
+{
+	struct path path = BPF_CORE_READ(file, f_path);
+
+	return gadget_path_components_of(&path, buf, size, truncated);
 }
 
 #endif /* __ESPIA_PATH_BPF_H */

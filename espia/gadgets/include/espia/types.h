@@ -46,7 +46,11 @@ typedef __u16 gadget_file_mode;
  * quoted argument can never look like).
  */
 typedef char gadget_string_list;
-/* Non-zero when a bounded copy (args, a path) was cut short (see above). */
+/*
+ * Non-zero when a bounded copy was cut short; named <field>_truncated after the
+ * member it marks, which is then shown with a marker: a string list or a char
+ * array ends with " [...]", a gadget_path_components starts with "[...]/".
+ */
 typedef __u8 gadget_truncated;
 /*
  * A path as NUL-separated components from the leaf up to the root, ended by
@@ -54,6 +58,13 @@ typedef __u8 gadget_truncated;
  * user space reverses it (see path.bpf.h).
  */
 typedef char gadget_path_components;
+/*
+ * Packed: a gadget_path_components member right before the event's last one
+ * (its variable-length tail), with a __u16 member <name>_size, occupies only
+ * <name>_size bytes of the record and the tail follows right after them
+ * (0 bytes: no path at all).  The program writes the tail at that offset and
+ * sends the record cut there, so an absent or short path costs no room.
+ */
 
 /*
  * An IP address, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), so that one field
