@@ -12,6 +12,7 @@ import sys
 from typing import Any, NoReturn
 
 from espia._version import __version__
+from espia.engine.source import parse_size, validate_timeout
 from espia.errors import UsageError
 from espia.gadget.registry import CATEGORIES, catalog
 from espia.gadget.spec import GadgetSpec
@@ -30,22 +31,18 @@ def _timeout(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"timeout {text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"timeout {text!r} is negative; use 0 to run until Ctrl-C")
-    return value
-
-
-_SUFFIXES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    try:
+        return validate_timeout(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace(repr(value), repr(text))) from None
 
 
 def _size(text: str) -> int:
     """ "16M", "256k" or a number of bytes."""
-    raw = text.strip().lower().removesuffix("b").removesuffix("i")
-    factor = _SUFFIXES.get(raw[-1:], 1)
     try:
-        return int(raw.rstrip("kmg") if factor > 1 else raw, 0) * factor
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not a size (e.g. 16M)") from None
+        return parse_size(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _GadgetHelp(argparse.Action):

@@ -45,6 +45,9 @@ def one_line(stderr: str) -> str:
         (["trace", "open", "-F", "comm:>3"], "comm is text"),
         (["trace", "open", "-t", "-1"], "is negative"),
         (["trace", "open", "-t", "soon"], "not a number of seconds"),
+        (["trace", "open", "-t", "nan"], "timeout 'nan' is not a number of seconds"),
+        (["trace", "open", "--buffer-size", "0"], "buffer size 0: must be a power of two"),
+        (["list-containers", "-o", "xml"], "unknown mode; use one of columns, json"),
         (["trace", "open", "--buffer-size", "1000"], "must be a power of two"),
         (["trace", "open", "--buffer-size", "lots"], "is not a size"),
         (["trace", "open", "--no-such-flag"], "unrecognized arguments"),
@@ -204,7 +207,7 @@ sys.exit(main(["trace", "open", "-t", "5"]))
 
 
 @pytest.mark.parametrize(
-    "module", ["logging", "espia.cli.parser", "espia.engine.session", "espia.ebpf.object"]
+    "module", ["logging", "espia.cli.parser", "espia.engine.runtime", "espia.ebpf.object"]
 )
 def test_ctrl_c_while_starting_exits_quietly(module):
     result = subprocess.run(

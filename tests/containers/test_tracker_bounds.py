@@ -9,8 +9,9 @@ import pytest
 
 from espia.containers.collection import NEW_CGROUP, TRACKER_DIR
 from espia.ebpf import features
-from espia.engine.local import LocalRun, RunOptions
+from espia.engine.tracer import RingBufferTracer
 from espia.gadget.spec import GadgetSpec
+from espia.pipeline.operator import KernelConfig
 
 # What the cgroup_mkdir tracepoint carries at most (TRACE_CGROUP_PATH_LEN, NUL included).
 KERNEL_PATH_MAX = 1023
@@ -31,15 +32,15 @@ def test_new_cgroups_are_reported_with_their_whole_path(length):
     path = nested(length)
     parts = path.strip("/").split("/")
     made = [os.path.join(root, *parts[: i + 1]) for i in range(len(parts))]
-    run = LocalRun(GadgetSpec.from_folder(TRACKER_DIR), RunOptions(buffer_size=1 << 18))
+    run = RingBufferTracer(GadgetSpec.from_folder(TRACKER_DIR), buffer_size=1 << 18)
     try:
-        run.start()
+        run.start(KernelConfig())
         for directory in made:
             os.mkdir(directory)
         reported = set()
         for _ in range(20):
-            batch = run.poll()
-            reported |= {e.cgroup for e in batch.events if e.kind == NEW_CGROUP}
+            events, _ = run.poll()
+            reported |= {e.cgroup for e in events if e.kind == NEW_CGROUP}
             if path in reported:
                 break
     finally:

@@ -12,10 +12,11 @@ from support.workloads import ROOT
 from espia.ebpf.btf import Kind
 from espia.ebpf.compile import compile_program
 from espia.ebpf.object import BpfObject
-from espia.engine.local import LocalRun, RunOptions
+from espia.engine.tracer import RingBufferTracer
 from espia.errors import LoadError
 from espia.gadget.registry import builtin
 from espia.gadget.spec import GadgetSpec
+from espia.pipeline.filter import compile_filter
 
 PROGRAM = """#include <espia/gadget.bpf.h>
 struct event {{ gadget_pid pid; __u32 {member}; }};
@@ -42,11 +43,11 @@ def member_names(spec: GadgetSpec) -> list[str]:
 
 
 def prepare(spec: GadgetSpec) -> None:
-    run = LocalRun(spec, RunOptions())
+    tracer = RingBufferTracer(spec)
     try:
-        run.prepare()
+        tracer.prepare()
     finally:
-        run.close()
+        tracer.close()
 
 
 def test_a_member_named_like_a_python_keyword_is_refused(tmp_path):
@@ -89,10 +90,10 @@ def test_a_crafted_member_name_runs_no_code(tmp_path):
 
 
 def test_each_generated_function_is_named_after_its_gadget_and_stage():
-    run = LocalRun(builtin("trace", "open"), RunOptions(filter="comm:cat"))
+    run = RingBufferTracer(builtin("trace", "open"))
     try:
-        run.prepare()
-        decode, keep = run._decode, run.filter.predicate
+        schema = run.prepare()
+        decode, keep = run._decode, compile_filter("comm:cat", schema).predicate
         assert decode.__code__.co_filename.startswith("<espia:trace open decode")
         assert keep.__code__.co_filename.startswith("<espia:trace open filter")
         # The source is in linecache: a traceback through it shows the generated line.
@@ -110,10 +111,11 @@ def test_each_generated_function_is_named_after_its_gadget_and_stage():
 def test_a_second_run_of_one_gadget_gets_its_own_file_name():
     names = []
     for text in ("comm:cat", "comm:dog"):
-        run = LocalRun(builtin("trace", "open"), RunOptions(filter=text))
+        run = RingBufferTracer(builtin("trace", "open"))
         try:
-            run.prepare()
-            names.append(run.filter.predicate.__code__.co_filename)
+            predicate = compile_filter(text, run.prepare()).predicate
+            assert predicate is not None
+            names.append(predicate.__code__.co_filename)
         finally:
             run.close()
     assert names[0] != names[1]

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from espia.engine.user import SourceContext
 from espia.semantic.net import Endpoint, ip_text
 from espia.semantic.tcp import TCP_STATES
 
@@ -83,8 +84,12 @@ def _table(pid: int, name: str) -> list[str]:
         return []  # the process left, or no IPv6 in this kernel
 
 
-def rows() -> Iterator[dict[str, Any]]:
-    """One row per socket, namespace by namespace, in the kernel's order."""
+def rows(context: SourceContext) -> Iterator[list[dict[str, Any]]]:
+    """One snapshot: a row per socket, namespace by namespace, in the kernel's order."""
+    yield list(_sockets())
+
+
+def _sockets() -> Iterator[dict[str, Any]]:
     pids = _pids()
     by_inode = owners(pids)
     for netns, pid in sorted(namespaces(pids).items()):
