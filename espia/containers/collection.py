@@ -307,14 +307,15 @@ class ContainerCollection:
         """Applies what the kernel tracker reported so far (see the module's docstring)."""
         if self._tracker is None or self._cgroups is None:
             return
-        batch = self._tracker.poll()
-        for event in batch.events:
-            if event.kind == NEW_CGROUP:
-                self._cgroups.add(event.cgroup_id, event.cgroup)
-            else:
-                self._learn(
-                    event.mntns, event.netns, self._cgroups.path(event.cgroup_id), event.timestamp
-                )
+        # Sessions sharing this collection (the agent's runs) call this from their threads.
+        with self._lock:
+            batch = self._tracker.poll()
+            for event in batch.events:
+                if event.kind == NEW_CGROUP:
+                    self._cgroups.add(event.cgroup_id, event.cgroup)
+                else:
+                    path = self._cgroups.path(event.cgroup_id)
+                    self._learn(event.mntns, event.netns, path, event.timestamp)
         if batch.lost:
             log.warning("container tracker lost %d reports: containers may go unnamed", batch.lost)
 

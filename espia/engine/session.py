@@ -86,8 +86,16 @@ def start_collection(options: ContainerOptions, track_kernel: bool = True) -> Co
 class Session:
     """One gadget run with the local door's stages.  `start()`, iterate, `close()`."""
 
-    def __init__(self, spec: GadgetSpec, options: RunOptions, containers: ContainerOptions) -> None:
+    def __init__(
+        self,
+        spec: GadgetSpec,
+        options: RunOptions,
+        containers: ContainerOptions,
+        shared: ContainerCollection | None = None,
+    ) -> None:
         self.containers = containers
+        # A collection that outlives this session (the agent's, shared by its runs).
+        self._shared = shared
         self.run = LocalRun(spec, options, extra_fields=(*RUNTIME_FIELDS, *k8s_fields(node_name())))
         self.collection: ContainerCollection | None = None
         try:
@@ -108,7 +116,7 @@ class Session:
         key = self.schema.join_key()
         if key is not None and self.containers.enabled:
             kind, attribute = key
-            self.collection = collection = start_collection(self.containers)
+            self.collection = collection = self._shared or start_collection(self.containers)
             mntns = kind == "mntns"
             enrich = ContainerEnricher(
                 collection.by_mntns if mntns else collection.by_netns,
@@ -146,15 +154,21 @@ class Session:
         try:
             self.run.close()
         finally:
-            if self.collection is not None:
+            if self.collection is not None and self.collection is not self._shared:
                 self.collection.close()
 
 
 def open_session(
-    spec: GadgetSpec, options: RunOptions, containers: ContainerOptions | None = None
+    spec: GadgetSpec,
+    options: RunOptions,
+    containers: ContainerOptions | None = None,
+    shared: ContainerCollection | None = None,
 ) -> Session:
-    """Prepares `spec` with the local door's stages; nothing is loaded until `start()`."""
-    return Session(spec, options, containers or ContainerOptions())
+    """Prepares `spec` with the local door's stages; nothing is loaded until `start()`.
+
+    With `shared`, the session uses that running collection and leaves it running.
+    """
+    return Session(spec, options, containers or ContainerOptions(), shared)
 
 
 def default_columns(schema: EventSchema, show_k8s: bool) -> list[str]:
