@@ -55,6 +55,10 @@ class _WarningLine(logging.Handler):
 
 def _dispatch(args: object) -> int:
     command = args.command  # type: ignore[attr-defined]
+    if command == "agent":
+        from espia.agent.server import agent_command
+
+        return agent_command(args, _Stopper)
     if command == "list-containers":
         from espia.cli.containers import list_containers_command
 

@@ -179,5 +179,22 @@ def build_parser() -> Parser:
     listing.add_argument("-p", "--podname", metavar="POD", help="pod name(s), a,b")
     listing.add_argument("-l", "--selector", metavar="LABELS", help="pod labels: key=value,...")
     add_runtime_flags(listing)
+    agent = commands.add_parser("agent", help="the node agent (the cluster door's daemon)")
+    agent.add_argument(
+        "--listen",
+        default="127.0.0.1:7450",
+        metavar="ADDR",
+        help="loopback HOST:PORT to serve on (default 127.0.0.1:7450)",
+    )
+    agent.add_argument(
+        "--queue",
+        type=int,
+        default=32,
+        metavar="BATCHES",
+        help="batches held per client before the newest are dropped and counted (default 32)",
+    )
+    agent.add_argument(
+        "--health", action="store_true", help="ask the agent at --listen whether it serves"
+    )
     commands.add_parser("version", help="print the version")
     return parser
