@@ -109,42 +109,59 @@ class _Run:
     counts: _Counts = field(default_factory=_Counts)
     done: threading.Event = field(default_factory=threading.Event)
     error: EspiaError | None = None
+    # Losses not reported to the client yet, and the number of the last batch dropped.
+    _kernel_lost: int = 0
+    _queue_lost: int = 0
+    _last_dropped: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.batches = queue.Queue(self.bound)
 
     def produce(self) -> None:
         """Reads the gadget until it ends; drops (and counts) what the queue cannot hold."""
-        kernel_lost = queue_lost = 0
         counts = self.counts
         try:
             for batch in self.session.batches():
                 counts.batches += 1
-                kernel_lost += batch.lost
-                counts.kernel_lost += batch.lost
-                if not batch.events and not batch.lost:
-                    continue
-                if self.batches.full():
-                    counts.dropped_batches += 1
-                    counts.queue_lost += len(batch.events)
-                    queue_lost += len(batch.events)
-                    continue
-                message = self.encoder.encode(batch.events, counts.batches, kernel_lost)
-                message.queue_lost = queue_lost
-                kernel_lost = queue_lost = 0
-                self.batches.put(message)
+                with self._lock:
+                    self._kernel_lost += batch.lost
+                    counts.kernel_lost += batch.lost
+                    if not batch.events:
+                        continue
+                    if self.batches.full():
+                        counts.dropped_batches += 1
+                        counts.queue_lost += len(batch.events)
+                        self._queue_lost += len(batch.events)
+                        self._last_dropped = counts.batches
+                        continue
+                message = self.encoder.encode(batch.events, counts.batches, 0)
+                # Taking the losses and queueing are one step for losses_only().
+                with self._lock:
+                    message.kernel_lost, message.queue_lost = self._take_losses()
+                    self.batches.put_nowait(message)
         except EspiaError as exc:
             self.error = exc
         except Exception as exc:  # a bug: the client gets its text, the agent goes on
             log.exception("run of %s failed", self.session.schema.spec.title)
             self.error = EspiaError(f"agent error: {exc!r}")
         finally:
-            if kernel_lost or queue_lost:
-                # Losses after the last delivered batch still reach the client.
-                tail = pb.Batch(seq=counts.batches + 1, kernel_lost=kernel_lost)
-                tail.queue_lost = queue_lost
-                self.batches.put(tail)
             self.done.set()
+
+    def _take_losses(self) -> tuple[int, int]:
+        lost = self._kernel_lost, self._queue_lost
+        self._kernel_lost = self._queue_lost = 0
+        return lost
+
+    def losses_only(self) -> pb.Batch | None:
+        """When the stream has nothing to send: the losses not reported yet, as a batch
+        without events (numbered as the last dropped one, so numbers still only grow)."""
+        with self._lock:
+            if not (self._kernel_lost or self._queue_lost) or not self.batches.empty():
+                return None
+            kernel_lost, queue_lost = self._take_losses()
+            seq = self._last_dropped or self.counts.batches
+        return pb.Batch(seq=seq, kernel_lost=kernel_lost, queue_lost=queue_lost)
 
     def warn(self, message: str) -> None:
         with contextlib.suppress(queue.Full):
@@ -178,6 +195,13 @@ class AgentService(pb_grpc.AgentServicer):
             runs = list(self._runs)
         for run in runs:
             run.warn(message)
+
+    def stop_all(self) -> None:
+        """Ends every run's gadget (their streams then end and unload it)."""
+        with self._lock:
+            runs = list(self._runs)
+        for run in runs:
+            run.session.stop()
 
     def active_runs(self) -> int:
         with self._lock:
@@ -258,7 +282,11 @@ class AgentService(pb_grpc.AgentServicer):
             try:
                 batch = run.batches.get(timeout=POLL)
             except queue.Empty:
-                if run.done.is_set() and run.batches.empty():
+                ended = run.done.is_set() and run.batches.empty()
+                losses = run.losses_only()
+                if losses is not None:
+                    yield pb.RunReply(batch=losses)
+                if ended:
                     return
                 continue
             counts.delivered += batch.count
@@ -329,6 +357,7 @@ class Agent:
     def close(self, grace: float = 5.0) -> None:
         """Cancels every run (each unloads its gadget), then stops following containers."""
         self.service.closing.set()
+        self.service.stop_all()
         self.server.stop(grace).wait()
         # Handlers may still be unwinding after stop() returns: wait for their sessions.
         deadline = 50
