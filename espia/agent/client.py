@@ -11,9 +11,12 @@ sequence numbers), and the agent's summary ends the run.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -128,8 +131,15 @@ class RemoteRun:
                 return
             raise _translate(exc, self.node) from None
 
-    def batches(self, schema: WireSchema) -> Iterator[RemoteBatch | str]:
-        """Batches as they come, warnings (str) between them; ends with the agent's summary."""
+    def batches(
+        self, schema: WireSchema, lock: AbstractContextManager[Any] | None = None
+    ) -> Iterator[RemoteBatch | str]:
+        """Batches as they come, warnings (str) between them; ends with the agent's summary.
+
+        With `lock` (streams of several nodes sharing one schema), each batch is
+        decoded and handed over with the lock held until the caller asks for the
+        next one: decoding and writing a batch are then one step across nodes.
+        """
         decoder = StreamDecoder(schema, self.node)
         for reply in self._next_replies():
             kind = reply.WhichOneof("reply")
@@ -138,11 +148,12 @@ class RemoteRun:
                 if batch.seq <= self._seq:
                     raise WireError(f"node {self.node}: batch {batch.seq} after {self._seq}")
                 self._seq = batch.seq
-                events = decoder.decode(batch) if batch.count else []
                 self.kernel_lost += batch.kernel_lost
                 self.queue_lost += batch.queue_lost
-                self.delivered += len(events)
-                yield RemoteBatch(events, batch.kernel_lost, batch.queue_lost)
+                with lock or contextlib.nullcontext():
+                    events = decoder.decode(batch) if batch.count else []
+                    self.delivered += len(events)
+                    yield RemoteBatch(events, batch.kernel_lost, batch.queue_lost)
             elif kind == "warning":
                 self.warnings.append(reply.warning)
                 yield reply.warning

@@ -337,11 +337,17 @@ class AgentService(pb_grpc.AgentServicer):
 class Agent:
     """The gRPC server and the collection behind it; `close()` stops every run first."""
 
-    def __init__(self, listen: str, queue_bound: int = DEFAULT_QUEUE, workers: int = 32) -> None:
+    def __init__(
+        self,
+        listen: str,
+        containers: ContainerOptions,
+        queue_bound: int = DEFAULT_QUEUE,
+        workers: int = 32,
+    ) -> None:
         from espia.engine.session import start_collection
 
         host, port = loopback_address(listen)
-        self.collection = start_collection(ContainerOptions())
+        self.collection = start_collection(containers)
         self.service = AgentService(self.collection, node_name(), queue_bound)
         self._handler = _Broadcast(self.service)
         log.addHandler(self._handler)
@@ -383,10 +389,10 @@ def health(listen: str, timeout: float = 3.0) -> int:
     return 0
 
 
-def serve(listen: str, queue_bound: int, stopper: Any) -> int:
+def serve(listen: str, queue_bound: int, containers: ContainerOptions, stopper: Any) -> int:
     """Runs the agent until SIGTERM or Ctrl-C."""
     stopped = threading.Event()
-    agent = Agent(listen, queue_bound)
+    agent = Agent(listen, containers, queue_bound)
     signals = stopper(stopped.set)
     try:
         host = loopback_address(listen)[0]
@@ -408,4 +414,9 @@ def agent_command(args: Any, stopper: Any) -> int:
         return health(args.listen)
     if args.queue < 1:
         raise UsageError(f"--queue {args.queue}: must be at least 1 batch")
-    return serve(args.listen, args.queue, stopper)
+    containers = ContainerOptions(
+        runtimes=tuple(n.strip() for n in args.runtimes.split(",")) if args.runtimes else None,
+        sockets=dict(args.runtime_socket),
+        containerd_namespaces=tuple(args.containerd_namespace.split(",")),
+    )
+    return serve(args.listen, args.queue, containers, stopper)

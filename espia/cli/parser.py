@@ -196,5 +196,6 @@ def build_parser() -> Parser:
     agent.add_argument(
         "--health", action="store_true", help="ask the agent at --listen whether it serves"
     )
+    add_runtime_flags(agent)
     commands.add_parser("version", help="print the version")
     return parser
