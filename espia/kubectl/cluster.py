@@ -11,6 +11,7 @@ a refusal (with the verb and object), an object that does not exist.
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
 import threading
@@ -87,8 +88,10 @@ class Cluster:
         except ApiException as exc:
             raise ClusterError(f"{what}: {_reason(exc)}") from None
         except (HTTPError, OSError) as exc:
+            found = re.search(r"\[Errno -?\d+\] [^'\")]+", str(exc))
+            cause = found.group(0) if found else type(exc).__name__
             raise ClusterError(
-                f"{what}: the API server at {self.server} does not answer ({_reason(exc)})"
+                f"{what}: the API server at {self.server} does not answer ({cause})"
             ) from None
 
     def read_or_none(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
