@@ -79,7 +79,7 @@ def _tune_gc() -> None:
 def main(argv: list[str] | None = None) -> int:
     from espia.cli.parser import build_parser
 
-    try:
+    def run() -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
@@ -93,6 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         logger.addHandler(_WarningLine())
         logger.propagate = False
         return _dispatch(args)
+
+    return guarded(run)
+
+
+def guarded(run: Callable[[], int]) -> int:
+    """`run()`, with every way out an exit code: errors as one line, Ctrl-C and a closed
+    pipe as a quiet 0 (the cluster door's entry point shares it)."""
+    try:
+        return run()
     except EspiaError as error:
         _print_error(error)
         return error.exit_code

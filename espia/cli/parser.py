@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from espia._version import __version__
@@ -145,13 +146,11 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> Parser:
-    parser = Parser(
-        prog="espia",
-        description="Inspect a Linux host or a Kubernetes node with eBPF.",
-    )
-    parser.add_argument("-V", "--version", action="version", version=f"espia v{__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+def add_gadget_commands(
+    commands: Any, more_flags: Callable[[argparse.ArgumentParser], None] | None = None
+) -> None:
+    """`<category> <gadget>` for each gadget of the catalog, with the gadget flags (and
+    `more_flags`: the cluster door's)."""
     gadgets = catalog()
     for category, about in CATEGORIES.items():
         names = gadgets.get(category) or {}
@@ -165,6 +164,18 @@ def build_parser() -> Parser:
             gadget = kinds.add_parser(name, add_help=False, help=about, description=about)
             gadget.set_defaults(category=category, gadget=name)
             add_gadget_flags(gadget)
+            if more_flags is not None:
+                more_flags(gadget)
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="espia",
+        description="Inspect a Linux host or a Kubernetes node with eBPF.",
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"espia v{__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    add_gadget_commands(commands)
     listing = commands.add_parser(
         "list-containers", help="list the containers of this host", add_help=True
     )

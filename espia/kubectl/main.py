@@ -16,11 +16,8 @@ import argparse
 import sys
 
 from espia._version import __version__
-from espia.cli.main import _print_error, _Stopper
-from espia.cli.parser import Parser, add_gadget_flags
-from espia.errors import EspiaError
-from espia.gadget.registry import CATEGORIES, catalog
-from espia.gadget.spec import GadgetSpec
+from espia.cli.main import _Stopper, guarded
+from espia.cli.parser import Parser, add_gadget_commands
 
 
 def _cluster_flags(parser: argparse.ArgumentParser) -> None:
@@ -29,24 +26,16 @@ def _cluster_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
 
 
+def _gadget_flags(gadget: argparse.ArgumentParser) -> None:
+    gadget.add_argument("--node", metavar="NAMES", help="only these nodes, a,b")
+    _cluster_flags(gadget)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="kubectl espia", description="Run espia's gadgets on every node.")
     parser.add_argument("-V", "--version", action="version", version=f"espia v{__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for category, about in CATEGORIES.items():
-        names = catalog().get(category) or {}
-        if not names:
-            continue
-        sub = commands.add_parser(category, help=about, description=about)
-        kinds = sub.add_subparsers(dest="gadget", metavar="GADGET", parser_class=Parser)
-        kinds.required = True
-        for name, folder in sorted(names.items()):
-            text = GadgetSpec.from_folder(folder).description
-            gadget = kinds.add_parser(name, add_help=False, help=text, description=text)
-            gadget.set_defaults(category=category, gadget=name)
-            add_gadget_flags(gadget)
-            gadget.add_argument("--node", metavar="NAMES", help="only these nodes, a,b")
-            _cluster_flags(gadget)
+    add_gadget_commands(commands, _gadget_flags)
     deploy = commands.add_parser("deploy", help="install the agent on every node")
     deploy.add_argument("--namespace", default="espia", metavar="NS", help="default espia")
     deploy.add_argument("--image", metavar="IMAGE", help="the agent's image")
@@ -119,18 +108,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    def run() -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return 2
         return _dispatch(args)
-    except EspiaError as error:
-        _print_error(error)
-        return error.exit_code
-    except KeyboardInterrupt:
-        return 0
+
+    return guarded(run)
 
 
 if __name__ == "__main__":
