@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-import signal
 import subprocess
 import threading
 import time
@@ -20,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 from support.workloads import comm_name, run_python
 
+from cluster_door.agents import AgentProcess
 from espia.agent.client import RemoteBatch, RemoteRun, agent_info, run_request
 from espia.agent.wire import WireSchema
 from espia.errors import UsageError
@@ -27,39 +26,9 @@ from espia.errors import UsageError
 NODE = "node-under-test"
 
 
-class AgentProcess:
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            ["espia", "agent", "--listen", "127.0.0.1:0", *args],
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "NODE_NAME": NODE},
-        )
-        assert self.proc.stderr is not None
-        first = self.proc.stderr.readline()
-        found = re.search(r"listening on (127\.0\.0\.1:\d+)", first)
-        assert found, first + self.proc.stderr.read()
-        self.address = found.group(1)
-        self.stderr: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        with self.proc.stderr:
-            self.stderr.extend(self.proc.stderr)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=30)
-        self._reader.join(5)
-        return code
-
-
 @pytest.fixture
 def agent() -> Iterator[AgentProcess]:
-    started = AgentProcess()
+    started = AgentProcess(NODE)
     try:
         yield started
     finally:
@@ -284,7 +253,7 @@ def test_a_cancelled_run_leaves_only_the_shared_tracker_loaded(agent):
 
 
 def test_sigterm_with_a_client_attached_exits_cleanly():
-    started = AgentProcess()
+    started = AgentProcess(NODE)
     run = RemoteRun(started.address, run_request("trace", "open", filter="comm:nobody-at-all"))
     try:
         WireSchema(run.open())
