@@ -37,12 +37,14 @@ from espia._version import __version__
 from espia.agent._proto import agent_pb2 as pb
 from espia.agent._proto import agent_pb2_grpc as pb_grpc
 from espia.agent.wire import BatchEncoder, wire_container, wire_field
+from espia.cli.columns import default_columns
 from espia.containers.collection import ContainerCollection
 from espia.containers.selector import ContainerSelector
-from espia.engine.local import RunOptions
-from espia.engine.session import ContainerOptions, Session, node_name, open_session
+from espia.engine.containers import ContainerSources
+from espia.engine.runtime import GadgetRef, LocalGadgetRun, LocalRuntime
+from espia.engine.source import RunOptions
 from espia.errors import EspiaError, UsageError
-from espia.gadget.registry import builtin, catalog
+from espia.gadget.registry import catalog
 
 log = logging.getLogger("espia")
 
@@ -101,7 +103,7 @@ class _Counts:
 class _Run:
     """One client's gadget: what the stream reads, what the producer fills."""
 
-    session: Session
+    session: LocalGadgetRun
     encoder: BatchEncoder
     bound: int
     batches: queue.Queue[pb.Batch] = field(init=False)
@@ -143,7 +145,7 @@ class _Run:
         except EspiaError as exc:
             self.error = exc
         except Exception as exc:  # a bug: the client gets its text, the agent goes on
-            log.exception("run of %s failed", self.session.schema.spec.title)
+            log.exception("run of %s failed", self.session.spec.title)
             self.error = EspiaError(f"agent error: {exc!r}")
         finally:
             self.done.set()
@@ -182,9 +184,12 @@ class _Broadcast(logging.Handler):
 class AgentService(pb_grpc.AgentServicer):
     """The agent service over one shared container collection."""
 
-    def __init__(self, collection: ContainerCollection, node: str, queue_bound: int) -> None:
+    def __init__(
+        self, runtime: LocalRuntime, collection: ContainerCollection, queue_bound: int
+    ) -> None:
+        self.runtime = runtime
         self.collection = collection
-        self.node = node
+        self.node = runtime.containers.sources.node
         self.queue_bound = queue_bound
         self._runs: set[_Run] = set()
         self._lock = threading.Lock()
@@ -224,7 +229,8 @@ class AgentService(pb_grpc.AgentServicer):
         except EspiaError as exc:
             ended.append(pb.Summary(error=str(exc), exit_code=exc.exit_code))
             return
-        run = _Run(session, BatchEncoder(session.schema), request.queue_batches or self.queue_bound)
+        encoder = BatchEncoder(session.event_schema)
+        run = _Run(session, encoder, request.queue_batches or self.queue_bound)
         thread = threading.Thread(target=run.produce, name="espia-agent-run", daemon=True)
         with self._lock:
             self._runs.add(run)
@@ -250,25 +256,25 @@ class AgentService(pb_grpc.AgentServicer):
                 self._runs.discard(run)
         ended.append(self._summary(run))
 
-    def _session(self, request: pb.RunRequest) -> Session:
+    def _session(self, request: pb.RunRequest) -> LocalGadgetRun:
         if self.closing.is_set():
             raise EspiaError(f"the agent of node {self.node} is shutting down")
-        spec = builtin(request.category, request.gadget)
         options = RunOptions(
             filter=request.filter or None,
             timeout=request.timeout,
             buffer_size=request.buffer_size or None,
+            selector=selector_of(request.selector),
             exclude_self=True,
         )
-        containers = ContainerOptions(selector=selector_of(request.selector))
-        return open_session(spec, options, containers, shared=self.collection)
+        return self.runtime.run(GadgetRef(request.category, request.gadget), options)
 
-    def _schema(self, session: Session) -> pb.Schema:
-        spec = session.schema.spec
+    def _schema(self, session: LocalGadgetRun) -> pb.Schema:
+        spec = session.spec
+        pods = session.options.selector.wants_pods
         return pb.Schema(
             gadget=spec.title,
-            fields=[wire_field(f) for f in session.schema.fields],
-            default_columns=session.default_columns(),
+            fields=[wire_field(f) for f in session.event_schema.fields],
+            default_columns=default_columns(session.schema, pods),
             node=self.node,
             json_lists=spec.json_lists,
             agent_version=__version__,
@@ -297,7 +303,7 @@ class AgentService(pb_grpc.AgentServicer):
         counts = run.counts
         error = run.error
         return pb.Summary(
-            received=run.session.run.received_total,
+            received=run.session.received,
             delivered=counts.delivered,
             kernel_lost=counts.kernel_lost,
             queue_lost=counts.queue_lost,
@@ -340,15 +346,15 @@ class Agent:
     def __init__(
         self,
         listen: str,
-        containers: ContainerOptions,
+        containers: ContainerSources,
         queue_bound: int = DEFAULT_QUEUE,
         workers: int = 32,
     ) -> None:
-        from espia.engine.session import start_collection
-
         host, port = loopback_address(listen)
-        self.collection = start_collection(containers)
-        self.service = AgentService(self.collection, node_name(), queue_bound)
+        self.runtime = LocalRuntime(containers)
+        # Held for the agent's life: every run shares it, none starts or stops it.
+        self.collection = self.runtime.containers.acquire(kernel=True)
+        self.service = AgentService(self.runtime, self.collection, queue_bound)
         self._handler = _Broadcast(self.service)
         log.addHandler(self._handler)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
@@ -371,7 +377,7 @@ class Agent:
             threading.Event().wait(0.1)
             deadline -= 1
         log.removeHandler(self._handler)
-        self.collection.close()
+        self.runtime.containers.release()
 
 
 def health(listen: str, timeout: float = 3.0) -> int:
@@ -389,7 +395,7 @@ def health(listen: str, timeout: float = 3.0) -> int:
     return 0
 
 
-def serve(listen: str, queue_bound: int, containers: ContainerOptions, stopper: Any) -> int:
+def serve(listen: str, queue_bound: int, containers: ContainerSources, stopper: Any) -> int:
     """Runs the agent until SIGTERM or Ctrl-C."""
     stopped = threading.Event()
     agent = Agent(listen, containers, queue_bound)
@@ -414,9 +420,6 @@ def agent_command(args: Any, stopper: Any) -> int:
         return health(args.listen)
     if args.queue < 1:
         raise UsageError(f"--queue {args.queue}: must be at least 1 batch")
-    containers = ContainerOptions(
-        runtimes=tuple(n.strip() for n in args.runtimes.split(",")) if args.runtimes else None,
-        sockets=dict(args.runtime_socket),
-        containerd_namespaces=tuple(args.containerd_namespace.split(",")),
-    )
-    return serve(args.listen, args.queue, containers, stopper)
+    from espia.cli.options import container_sources
+
+    return serve(args.listen, args.queue, container_sources(args), stopper)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from espia.agent._proto import agent_pb2 as pb
-from espia.containers.model import NO_CONTAINER, Container, K8sMeta
+from espia.containers.model import Container, K8sMeta
 from espia.errors import EspiaError
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
@@ -81,6 +81,7 @@ def wire_container(container: Container, ref: int) -> pb.Container:
         k8s_pod_uid=k8s.pod_uid,
         k8s_pod_labels=dict(k8s.pod_labels),
         sandbox=k8s.sandbox,
+        k8s_node=k8s.node,
     )
 
 
@@ -98,6 +99,7 @@ def container_of(message: pb.Container) -> Container:
             pod_uid=message.k8s_pod_uid,
             pod_labels=dict(message.k8s_pod_labels),
             sandbox=message.sandbox,
+            node=message.k8s_node,
         ),
     )
 
@@ -125,8 +127,7 @@ class BatchEncoder:
         self._next_ref = 1
 
     def _ref(self, container: Container, new: list[pb.Container]) -> int:
-        if not container:
-            return 0
+        # The host's "container" too: it carries the node (K8S.NODE) of host events.
         hit = self._refs.get(id(container))
         if hit is not None and hit[0] is container:
             return hit[1]
@@ -175,8 +176,7 @@ class BatchEncoder:
 # --- client side ---------------------------------------------------------------
 
 # Where a container field's value is on a client event, by field name.
-_CONTAINER_EXPRS = {f.name: f.expr for f in (*RUNTIME_FIELDS, *k8s_fields(""))}
-_CONTAINER_EXPRS["k8s.node"] = "e.node"
+_CONTAINER_EXPRS = {f.name: f.expr for f in (*RUNTIME_FIELDS, *k8s_fields())}
 
 
 class WireSchema:
@@ -224,7 +224,7 @@ class WireSchema:
                 )
             )
         self.fields = tuple(fields)
-        self.kinds = [f.kind for f in fields if not f.expr.startswith(("e.container", "e.node"))]
+        self.kinds = [f.kind for f in fields if not f.expr.startswith("e.container.")]
         self.rendered = [i.rendered for i in message.fields if not i.container]
         self.event_class = _client_event_class(message.gadget, slots, self.fields)
         self._build = _builder(len(slots))
@@ -234,10 +234,8 @@ class WireSchema:
         mine = [(f.name, f.kind, f.container) for f in self.message.fields]
         return mine == [(f.name, f.kind, f.container) for f in message.fields]
 
-    def build(
-        self, containers: list[Container], node: str, columns: list[list[Any]]
-    ) -> list[Event]:
-        return self._build(self.event_class, containers, node, *columns)
+    def build(self, containers: list[Container], columns: list[list[Any]]) -> list[Event]:
+        return self._build(self.event_class, containers, *columns)
 
 
 def _client_event_class(gadget: str, slots: list[str], fields: tuple[Field, ...]) -> type[Event]:
@@ -245,7 +243,7 @@ def _client_event_class(gadget: str, slots: list[str], fields: tuple[Field, ...]
     cls: type[Event] = type(
         name,
         (Event,),
-        {"__slots__": (*slots, "node"), "__module__": "espia.gadgets", "fields": fields},
+        {"__slots__": tuple(slots), "__module__": "espia.gadgets", "fields": fields},
     )
     cls._getters = tuple((field, getter(field.expr)) for field in fields)
     return cls
@@ -256,14 +254,13 @@ def _builder(count: int) -> Callable[..., list[Event]]:
     names = [f"v{i}" for i in range(count)]
     sets = "".join(f"        e._f{i} = {n}\n" for i, n in enumerate(names))
     source = (
-        f"def build(cls, containers, node, {''.join(n + ', ' for n in names)}):\n"
+        f"def build(cls, containers, {''.join(n + ', ' for n in names)}):\n"
         "    new = cls.__new__\n"
         "    out = []\n"
         f"    for c, {''.join(n + ', ' for n in names)} in zip(containers, "
         f"{''.join(n + ', ' for n in names)}):\n"
         "        e = new(cls)\n"
         "        e.container = c\n"
-        "        e.node = node\n"
         f"{sets}"
         "        out.append(e)\n"
         "    return out\n"
@@ -276,13 +273,14 @@ class StreamDecoder:
 
     def __init__(self, schema: WireSchema, node: str) -> None:
         self.schema = schema
-        self.node = node
-        self._containers: dict[int, Container] = {0: NO_CONTAINER}
+        # Events of containers this node's agent does not know: still on that node.
+        self._unknown = Container(id="", name="", runtime="", k8s=K8sMeta(node=node))
+        self._containers: dict[int, Container] = {0: self._unknown}
 
     def decode(self, batch: pb.Batch) -> list[Event]:
         for message in batch.new_containers:
             if len(self._containers) > CONTAINER_LIMIT * 2:
-                self._containers = {0: NO_CONTAINER}
+                self._containers = {0: self._unknown}
             self._containers[message.ref] = container_of(message)
         strings = list(batch.strings)
         count = batch.count
@@ -302,7 +300,7 @@ class StreamDecoder:
                     _learn_texts(texts, values, (strings[i] for i in column.text))
         except (IndexError, KeyError, ValueError) as exc:
             raise WireError(f"batch {batch.seq} is malformed: {exc}") from exc
-        return schema.build(containers, self.node, columns)
+        return schema.build(containers, columns)
 
     @staticmethod
     def _column(column: pb.Column, kind: ValueKind, strings: list[str], count: int) -> list[Any]:

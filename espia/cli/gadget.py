@@ -1,48 +1,54 @@
-"""`espia <category> <gadget>`: run one gadget on this host and print its events."""
+"""`espia <category> <gadget>` (and `espia list-containers`): run one gadget, print its events.
+
+The command depends only on the runtime protocol (espia.engine.runtime):
+the gadget's schema value says what the events hold, and the output is the
+door's last stage.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from espia.cli.options import container_options
-from espia.engine.local import RunOptions
-from espia.engine.session import open_session
-from espia.gadget.registry import builtin
+from espia.cli.columns import default_columns
+from espia.cli.options import container_sources, run_options
+from espia.engine.runtime import GadgetRef, LocalRuntime, Runtime
 from espia.output import make_output
 
 
 def run_gadget_command(args: Any, stopper: Callable[[Callable[[], None]], Any]) -> int:
-    spec = builtin(args.category, args.gadget)
-    options = RunOptions(
-        filter=",".join(args.filter) if args.filter else None,
-        timeout=args.timeout,
-        buffer_size=args.buffer_size,
-        exclude_self=True,
-    )
-    session = open_session(spec, options, container_options(args))
+    gadget = GadgetRef(args.category, args.gadget)
+    return run_gadget(LocalRuntime(container_sources(args)), gadget, args, stopper)
+
+
+def run_gadget(
+    runtime: Runtime,
+    gadget: GadgetRef,
+    args: Any,
+    stopper: Callable[[Callable[[], None]], Any],
+    params: Mapping[str, object] | None = None,
+    first_columns: tuple[str, ...] = (),
+) -> int:
+    """Runs `gadget` with the flags in `args` until it ends, its timeout, or Ctrl-C."""
+    options = run_options(args, params)
+    run = runtime.run(gadget, options)
     try:
-        fields = session.schema.fields
-
-        def output_for(columns: list[str]) -> Any:
-            return make_output(
-                args.output, fields, columns, sys.stdout, sys.stderr, lists=spec.json_lists
-            )
-
-        output_for(session.default_columns())  # a bad -o is reported before anything loads
-        session.start()
-        output = output_for(session.default_columns())
-        signals = stopper(session.stop)
+        columns = [*first_columns, *default_columns(run.schema, options.selector.wants_pods)]
+        output = make_output(
+            args.output, run.fields, columns, sys.stdout, sys.stderr, lists=run.schema.lists
+        )
+        run.start()
+        signals = stopper(run.stop)
         try:
             output.begin()
-            for batch in session.batches():
+            for batch in run.batches():
                 if batch.lost:
-                    output.lost(batch.lost, session.lost_total)
+                    output.lost(batch.lost, run.lost)
                 output.write(batch.events)
             output.end()
         finally:
             signals.restore()
     finally:
-        session.close()
+        run.close()
     return 0

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from espia.containers.selector import ContainerSelector
-from espia.engine.session import ContainerOptions
+from espia.engine.containers import ContainerSources
+from espia.engine.source import RunOptions
 
 
 def _names(text: str | None) -> tuple[str, ...]:
     return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
-def container_options(args: Any) -> ContainerOptions:
-    """The container flags (-c -n -p -l -A --host --runtimes ...) as ContainerOptions."""
+def container_sources(args: Any) -> ContainerSources:
+    """--runtimes, --runtime-socket, --containerd-namespace: where containers come from."""
+    return ContainerSources(
+        runtimes=_names(args.runtimes) if args.runtimes else None,
+        sockets=tuple(args.runtime_socket),
+        containerd_namespaces=_names(args.containerd_namespace) or ("k8s.io",),
+    )
+
+
+def run_options(args: Any, params: Mapping[str, object] | None = None) -> RunOptions:
+    """The gadget flags (-F -t --buffer-size -c -n -p -l -A --host) as RunOptions."""
     selector = ContainerSelector.from_flags(
         containername=args.containername,
         namespace=args.namespace,
@@ -22,9 +33,11 @@ def container_options(args: Any) -> ContainerOptions:
         selector=args.selector,
         host=getattr(args, "host", False),
     )
-    return ContainerOptions(
+    return RunOptions(
+        filter=tuple(getattr(args, "filter", None) or ()),
+        timeout=getattr(args, "timeout", 0.0),
+        buffer_size=getattr(args, "buffer_size", None),
         selector=selector,
-        runtimes=_names(args.runtimes) if args.runtimes else None,
-        sockets=dict(args.runtime_socket),
-        containerd_namespaces=_names(args.containerd_namespace) or ("k8s.io",),
+        params=dict(params or {}),
+        exclude_self=True,
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from espia._version import __version__
+from espia.engine.source import parse_size
 from espia.errors import UsageError
 from espia.gadget.registry import CATEGORIES, catalog
 from espia.gadget.spec import GadgetSpec
@@ -36,17 +37,12 @@ def _timeout(text: str) -> float:
     return value
 
 
-_SUFFIXES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
 def _size(text: str) -> int:
     """ "16M", "256k" or a number of bytes."""
-    raw = text.strip().lower().removesuffix("b").removesuffix("i")
-    factor = _SUFFIXES.get(raw[-1:], 1)
     try:
-        return int(raw.rstrip("kmg") if factor > 1 else raw, 0) * factor
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not a size (e.g. 16M)") from None
+        return parse_size(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _GadgetHelp(argparse.Action):

@@ -7,14 +7,16 @@ Three sources, joined here:
 - the kernel, through the container tracker gadget (containers/tracker):
   each new (mount namespace, cgroup) pair, each new cgroup with its path,
   reported as it happens, so even a container that lives 50 ms is seen.
-  The enrichment stage reads these reports (`catch_up()`) right after it
+  Whoever runs the tracker (the engine's container service) hands its
+  reader to `follow_kernel()`; this package never loads a program itself.
+  The enrichment stage applies the reports (`catch_up()`) right after it
   drains its own gadget's records: whatever the kernel reported before
   those events happened is then known, so attribution never races;
 - /proc, scanned once at start, so that every namespace that already exists
   is classified (container or host) before the first event.
 
-`by_mntns` and `by_netns` map a namespace to its Container, or to
-NO_CONTAINER for the host's; a namespace that is in neither is not known
+`by_mntns` and `by_netns` map a namespace to its Container, or to `host`
+(no container, on this node) for the host's; a namespace that is in neither is not known
 yet, and the enrichment stage holds its events a moment (see
 espia.pipeline.enrich).  Namespace numbers are reused as soon as they are
 free, so a new container often gets the number of one that just ended:
@@ -33,15 +35,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from espia.containers.cgroups import CgroupTable, container_of
 from espia.containers.model import NO_CONTAINER, Container, ContainerEvent, ContainerEventKind
 from espia.containers.runtimes import Runtime
+from espia.containers.runtimes._proc import process_ids
 from espia.errors import RuntimeUnavailable
-
-if TYPE_CHECKING:
-    from espia.engine.local import LocalRun
 
 log = logging.getLogger("espia")
 
@@ -55,8 +55,14 @@ NEW_CGROUP = 1  # tracker_kind in tracker/program.bpf.c
 # The tracker reports namespaces and cgroups, a few per container: 256 KiB is ample.
 TRACKER_BUFFER = 1 << 18
 
-# (namespace kind "mntns"|"netns", inode, container or NO_CONTAINER; None = forgotten)
+# (namespace kind "mntns"|"netns", inode, container or the host's value; None = forgotten)
 Listener = Callable[[str, int, Container | None], None]
+
+
+class KernelReports(Protocol):
+    """The container tracker's reports: what it read since the last call, and its losses."""
+
+    def __call__(self) -> tuple[list[Any], int]: ...
 
 
 def pod_view(container: Container) -> Container:
@@ -67,21 +73,6 @@ def pod_view(container: Container) -> Container:
     return dataclasses.replace(container, name=container.k8s.pod, k8s=k8s)
 
 
-def _namespace_ids(pid: str) -> tuple[int, int] | None:
-    try:
-        return os.stat(f"/proc/{pid}/ns/mnt").st_ino, os.stat(f"/proc/{pid}/ns/net").st_ino
-    except OSError:
-        return None
-
-
-def _cgroup_of(pid: str) -> str | None:
-    try:
-        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
-            return next((line[3:].rstrip("\n") for line in f if line.startswith("0::")), None)
-    except OSError:
-        return None
-
-
 class ContainerCollection:
     """The host's containers, kept current while a gadget runs.  `close()` ends it all."""
 
@@ -89,13 +80,16 @@ class ContainerCollection:
         self,
         runtimes: list[Runtime],
         containerd_namespaces: tuple[str, ...] = ("k8s.io",),
-        track_kernel: bool = True,
+        node: str = "",
     ) -> None:
         self.runtimes = runtimes
         self.containerd_namespaces = containerd_namespaces
+        # Every container (and the host's own value) says which node it is on.
+        self.node = node
+        self.host = NO_CONTAINER if not node else _on_node(NO_CONTAINER, node)
         # 0 is what a gadget reports when it could not read a namespace.
-        self.by_mntns: dict[int, Container] = {0: NO_CONTAINER}
-        self.by_netns: dict[int, Container] = {0: NO_CONTAINER}
+        self.by_mntns: dict[int, Container] = {0: self.host}
+        self.by_netns: dict[int, Container] = {0: self.host}
         self._by_id: dict[str, Container] = {}
         # Namespaces the kernel tied to a container id whose metadata we lack.
         self._waiting: dict[str, list[tuple[int, int]]] = {}
@@ -108,18 +102,14 @@ class ContainerCollection:
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
         self._forget: list[tuple[float, Container]] = []
-        init = _namespace_ids("1")
-        self._host_netns = init[1] if init else 0
+        self._host_netns = process_ids(1).netns
         self._cgroups: CgroupTable | None = None
-        self._tracker: LocalRun | None = None
-        self._track_kernel = track_kernel
+        self._reports: KernelReports | None = None
 
     # --- life ----------------------------------------------------------------
 
     def start(self) -> None:
-        """Attaches the kernel tracker, lists every runtime, classifies what exists."""
-        if self._track_kernel:
-            self._start_tracker()
+        """Lists every runtime, follows their events, classifies what exists in /proc."""
         self._spawn(self._housekeeping, name="espia-containers-expire")
         for runtime in self.runtimes:
             self._spawn(self._follow, runtime, name=f"espia-watch-{runtime.name}")
@@ -129,23 +119,18 @@ class ContainerCollection:
                 log.warning("%s (containers of %s are shown without names)", exc, runtime.name)
         self._scan_proc()
 
-    def _start_tracker(self) -> None:
-        from espia.ebpf import features
-        from espia.engine.local import LocalRun, RunOptions
-        from espia.gadget.spec import GadgetSpec
+    def follow_kernel(self, reports: KernelReports, cgroup_root: Path) -> None:
+        """From now on, `catch_up()` applies the container tracker's `reports`.
 
-
-        self._cgroups = CgroupTable(features.cgroup2_root())
-        tracker = LocalRun(
-            GadgetSpec.from_folder(TRACKER_DIR), RunOptions(buffer_size=TRACKER_BUFFER)
-        )
-        try:
-            tracker.start()
-        except BaseException:
-            tracker.close()
-            raise
-        self._tracker = tracker
-        self._cgroups.scan()
+        The tracker must be attached before this is called: /proc and the
+        cgroup tree are read (again) here, so that every namespace and cgroup
+        is known either from that reading or from a report.
+        """
+        cgroups = CgroupTable(cgroup_root)
+        cgroups.scan()
+        with self._lock:
+            self._cgroups, self._reports = cgroups, reports
+        self._scan_proc()
 
     def _spawn(self, target: Callable[..., None], *args: object, name: str) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -161,8 +146,6 @@ class ContainerCollection:
             runtime.close()
         for thread in self._threads:
             thread.join(timeout=5)
-        if self._tracker is not None:
-            self._tracker.close()
 
     def subscribe(self, listener: Listener) -> None:
         """Calls `listener` for each classification from now on, and for those made so far."""
@@ -175,7 +158,14 @@ class ContainerCollection:
 
     def on_change(self, watcher: Callable[[ContainerEvent], None]) -> None:
         """Calls `watcher` with every start and stop a runtime reports from now on."""
-        self._watchers.append(watcher)
+        with self._lock:
+            self._watchers.append(watcher)
+
+    def off_change(self, watcher: Callable[[ContainerEvent], None]) -> None:
+        """No more calls to `watcher` once this returns."""
+        with self._lock:
+            if watcher in self._watchers:
+                self._watchers.remove(watcher)
 
     def unsubscribe(self, listener: Listener) -> None:
         """No more calls to `listener` once this returns."""
@@ -202,15 +192,17 @@ class ContainerCollection:
                 return index[namespace]
             hint = self._hints.get(namespace)
             if hint is None:
-                self._classify(kind, namespace, NO_CONTAINER)
-                return NO_CONTAINER
+                self._classify(kind, namespace, self.host)
+                return self.host
             runtime, container_id = hint
             log.warning(
                 "container %s: no %s metadata (its runtime is not watched, or it ended at once)",
                 container_id[:12],
                 runtime or "runtime",
             )
-            stub = Container(id=container_id, name=container_id[:12], runtime=runtime)
+            stub = self._stamped(
+                Container(id=container_id, name=container_id[:12], runtime=runtime)
+            )
             self._classify(kind, namespace, stub)
             return stub
 
@@ -231,8 +223,11 @@ class ContainerCollection:
         if netns == self._host_netns:
             return
         current = self.by_netns.get(netns)
-        if current is None or current is NO_CONTAINER or container.k8s.sandbox:
+        if current is None or current is self.host or container.k8s.sandbox:
             self._classify("netns", netns, pod_view(container))
+
+    def _stamped(self, container: Container) -> Container:
+        return _on_node(container, self.node) if self.node else container
 
     def _add(self, container: Container) -> None:
         with self._lock:
@@ -245,7 +240,7 @@ class ContainerCollection:
 
     def _add_all(self, containers: Iterable[Container]) -> None:
         for container in containers:
-            self._add(container)
+            self._add(self._stamped(container))
 
     def _remove(self, container: Container) -> None:
         """Forgets a stopped container once its last events had time to arrive."""
@@ -288,9 +283,9 @@ class ContainerCollection:
             if found is None:
                 # A host process; its network namespace (the host's, or one made
                 # with `ip netns`) is the host's unless a container claims it.
-                self._classify("mntns", mntns, NO_CONTAINER)
+                self._classify("mntns", mntns, self.host)
                 if netns not in self.by_netns:
-                    self._classify("netns", netns, NO_CONTAINER)
+                    self._classify("netns", netns, self.host)
                 return
             runtime, container_id = found
             container = self._by_id.get(container_id)
@@ -305,30 +300,30 @@ class ContainerCollection:
 
     def catch_up(self) -> None:
         """Applies what the kernel tracker reported so far (see the module's docstring)."""
-        if self._tracker is None or self._cgroups is None:
+        reports, cgroups = self._reports, self._cgroups
+        if reports is None or cgroups is None:
             return
-        # Sessions sharing this collection (the agent's runs) call this from their threads.
-        with self._lock:
-            batch = self._tracker.poll()
-            for event in batch.events:
-                if event.kind == NEW_CGROUP:
-                    self._cgroups.add(event.cgroup_id, event.cgroup)
-                else:
-                    path = self._cgroups.path(event.cgroup_id)
-                    self._learn(event.mntns, event.netns, path, event.timestamp)
-        if batch.lost:
-            log.warning("container tracker lost %d reports: containers may go unnamed", batch.lost)
+        events, lost = reports()
+        for event in events:
+            if event.kind == NEW_CGROUP:
+                cgroups.add(event.cgroup_id, event.cgroup)
+            else:
+                self._learn(
+                    event.mntns, event.netns, cgroups.path(event.cgroup_id), event.timestamp
+                )
+        if lost:
+            log.warning("container tracker lost %d reports: containers may go unnamed", lost)
 
     def _scan_proc(self) -> None:
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
-            ids = _namespace_ids(pid)
-            if ids is not None and ids[0] not in self.by_mntns:
-                self._learn(ids[0], ids[1], _cgroup_of(pid))
+            ids = process_ids(int(pid))
+            if ids.mntns and ids.mntns not in self.by_mntns:
+                self._learn(ids.mntns, ids.netns, ids.cgroup or None)
         if self._host_netns:
             with self._lock:
-                self._classify("netns", self._host_netns, NO_CONTAINER)
+                self._classify("netns", self._host_netns, self.host)
 
     # --- threads ---------------------------------------------------------------
 
@@ -376,9 +371,16 @@ class ContainerCollection:
                 self._closing.wait(RECONNECT_DELAY)
 
     def _apply(self, event: ContainerEvent) -> None:
+        event = ContainerEvent(event.kind, self._stamped(event.container))
         if event.kind is ContainerEventKind.STARTED:
             self._add(event.container)
         else:
             self._remove(event.container)
-        for watcher in self._watchers:
+        with self._lock:
+            watchers = list(self._watchers)
+        for watcher in watchers:
             watcher(event)
+
+
+def _on_node(container: Container, node: str) -> Container:
+    return dataclasses.replace(container, k8s=dataclasses.replace(container.k8s, node=node))

@@ -27,6 +27,9 @@ class K8sMeta:
     # The pod's sandbox ("pause") container: it holds the pod's namespaces and
     # runs no workload, so enrichment can attribute it to the pod or skip it.
     sandbox: bool = False
+    # The node the container runs on, stamped by the collection of that node, so
+    # that events merged from several nodes each say where they happened.
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)

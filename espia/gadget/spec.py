@@ -12,11 +12,13 @@ Everything else (the event layout, the map that carries events) comes from
 the object's BTF, so built-in and user-written gadgets take the same path.
 
 A gadget whose data the kernel cannot stream (a snapshot where BPF
-iterators are refused) names instead a ``source:`` of the engine
-(``espia.engine.sources``) and declares its fields in gadget.yaml, each
-with a ``type``: a semantic type of types.h (``gadget_netns_id``,
-``gadget_l4endpoint``...) or ``string``, ``int``, ``bool``.  It has no
-program.bpf.c, and gets the same enrichment, filters and outputs.
+iterators are refused) names instead a ``source:``, a Python file of its
+folder (``source.py``, see ``espia.engine.user``), and declares its fields
+in gadget.yaml, each with a ``type``: a semantic type of types.h
+(``gadget_netns_id``, ``gadget_l4endpoint``...) or ``string``, ``int``,
+``bool``.  It has no program.bpf.c, and gets the same enrichment, filters
+and outputs.  ``columns:`` may list the default columns, where the usual
+ones (the container's name, then the gadget's visible fields) do not fit.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ DESCRIPTION = "gadget.yaml"
 # Options gadget.yaml may set on a field ("type" only for a gadget with a source).
 FIELD_OPTIONS = {"description", "hidden", "width", "right", "type"}
 # Categories whose JSON output is one list per batch (SPEC: per interval, per snapshot).
-LIST_CATEGORIES = {"snapshot", "top"}
+LIST_CATEGORIES = {"snapshot", "top", "list"}
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,10 @@ class GadgetSpec:
     description: str
     folder: Path
     field_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # The engine's user-space source of a gadget without a program (yaml `source:`).
+    # The user-space source file of a gadget without a program (yaml `source:`).
     data_source: str | None = None
+    # Default columns, when the gadget names them (yaml `columns:`).
+    columns: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -104,6 +108,7 @@ class GadgetSpec:
             folder=folder,
             field_options={str(k): dict(v or {}) for k, v in options.items()},
             data_source=str(data["source"]) if data.get("source") else None,
+            columns=tuple(str(c) for c in data.get("columns") or ()),
         )
 
 

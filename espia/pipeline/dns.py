@@ -74,6 +74,8 @@ class DnsPairing(Operator):
         netns = schema.members("gadget_netns_id")
         self._netns = netns[0] if netns else None
         self._timeout = int(timeout * 1e9)
+        # What pairing sets (an UNANSWERED record also gets the time it was given up).
+        self.writes = frozenset({"nameserver", "latency", "rcode", self._time})
         self._exchanges: dict[tuple[object, ...], _Exchange] = {}
         # (first sighting, key) in time order: what to expire next, in O(1) per exchange
         # (the front of a dict that has lost entries is found by skipping their holes).

@@ -3,7 +3,13 @@
 The key is the event's mount namespace (``gadget_mntns_id``), or its
 network namespace (``gadget_netns_id``) for gadgets whose events belong to
 a network namespace rather than a process (DNS packets).  The lookup is one
-dict access per event; the container object is shared, not copied.
+dict access per event; the container object is shared, not copied.  The
+node is a value of the container too (K8S.NODE), so events merged from
+several nodes keep theirs.
+
+Time (how long an event may wait for its container) comes from an
+injectable clock, so the stage is tested on injected events without a
+kernel or a sleep.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from operator import attrgetter
 from espia.containers.model import Container
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
-from espia.pipeline.operator import Operator
+from espia.pipeline.operator import PRIORITY_ENRICH, Operator
 
 # How long events of a namespace nobody knows yet wait for its container.
 HOLD = 1.0
@@ -58,10 +64,17 @@ RUNTIME_FIELDS = (
 )
 
 
-def k8s_fields(node: str) -> tuple[Field, ...]:
-    """The K8S.* fields; K8S.NODE is `node`, the same for every event of this host."""
+def k8s_fields() -> tuple[Field, ...]:
+    """The K8S.* fields, the node's included: all read from the event's container."""
     return (
-        Field("k8s.node", repr(node), ValueKind.STR, "Kubernetes node", hidden=True, width=20),
+        Field(
+            "k8s.node",
+            "e.container.k8s.node",
+            ValueKind.STR,
+            "Kubernetes node (this host's name outside a cluster)",
+            hidden=True,
+            width=20,
+        ),
         Field(
             "k8s.namespace",
             "e.container.k8s.namespace",
@@ -104,6 +117,8 @@ class ContainerEnricher(Operator):
     """
 
     name = "enrich"
+    priority = PRIORITY_ENRICH
+    writes = frozenset(f.name for f in (*RUNTIME_FIELDS, *k8s_fields()))
 
     def __init__(
         self,
@@ -114,6 +129,8 @@ class ContainerEnricher(Operator):
         recycled: Mapping[int, tuple[int, Container]] | None = None,
         timestamp_attribute: str | None = None,
         hold: float = HOLD,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._index = index
         self._key = attrgetter(key_attribute)
@@ -122,6 +139,8 @@ class ContainerEnricher(Operator):
         self._recycled = recycled if recycled is not None and timestamp_attribute else {}
         self._timestamp = attrgetter(timestamp_attribute or key_attribute)
         self._hold = hold
+        self._clock = clock
+        self._sleep = sleep
         self._pending: deque[tuple[float, Event]] = deque()
 
     def _previous_owners(self, events: list[Event]) -> None:
@@ -155,12 +174,12 @@ class ContainerEnricher(Operator):
                 event.container = container
             else:
                 return events
-            return events + self._release(time.monotonic())
+            return events + self._release(self._clock())
         self._wait(events)
-        return self._release(time.monotonic())
+        return self._release(self._clock())
 
     def _wait(self, events: list[Event]) -> None:
-        deadline = time.monotonic() + self._hold
+        deadline = self._clock() + self._hold
         self._pending.extend((deadline, event) for event in events)
 
     def _release(self, now: float) -> list[Event]:
@@ -187,10 +206,10 @@ class ContainerEnricher(Operator):
         while True:
             if self._catch_up is not None:
                 self._catch_up()
-            out += self._release(time.monotonic())
+            out += self._release(self._clock())
             if not self._pending:
                 break
-            time.sleep(0.02)
+            self._sleep(0.02)
         if self._recycled:
             self._previous_owners(out)
         return out

@@ -16,12 +16,17 @@ Equality terms on the fields of the current task (pid, tid, uid, gid, comm)
 become read-only globals of the program: the kernel drops the rest before
 copying anything.  The user-space predicate still checks every term, so a
 pushed term can never widen what is shown.
+
+In user space the terms are split by what they read (`split_terms_by`):
+terms on fields no stage writes run before the stages (an event they drop
+is never held waiting for its container), terms on fields a stage writes
+(container columns, DNS latency, RCODE UNANSWERED) run after it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +35,7 @@ from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
 from espia.gadget.schema import EventSchema
 from espia.pipeline._codegen import compile_function
+from espia.pipeline.operator import Operator
 
 # Longest spellings first, so that ":!~" is not read as ":!" + "~...".
 _OPERATORS = (
@@ -161,9 +167,34 @@ class Filter:
         return [e for e in events if predicate(e)]
 
 
-def compile_filter(text: str | None, schema: EventSchema) -> Filter:
+def parse_all(text: str | Sequence[str] | None) -> tuple[Term, ...]:
+    """The terms of one -F value, or of several (repeated -F: all must hold)."""
+    if text is None:
+        return ()
+    if isinstance(text, str):
+        return tuple(parse(text))
+    return tuple(term for part in text for term in parse(part))
+
+
+def compile_filter(text: str | Sequence[str] | None, schema: EventSchema) -> Filter:
     """Parses and compiles `text` against `schema`'s fields."""
-    terms = tuple(parse(text or ""))
+    return compile_terms(parse_all(text), schema)
+
+
+def split_terms_by(
+    terms: Iterable[Term], schema: EventSchema, written: set[str]
+) -> tuple[tuple[Term, ...], tuple[Term, ...]]:
+    """(terms on fields no stage writes, terms on fields in `written`)."""
+    early: list[Term] = []
+    late: list[Term] = []
+    for term in terms:
+        name = schema.field(term.field).name
+        (late if name in written else early).append(term)
+    return tuple(early), tuple(late)
+
+
+def compile_terms(terms: tuple[Term, ...], schema: EventSchema) -> Filter:
+    """One predicate for `terms` (all must hold), and what of them the kernel can apply."""
     if not terms:
         return Filter((), None, {})
     scope: dict[str, Any] = {}
@@ -193,3 +224,16 @@ def _kernel_value(term: Term, field: Field) -> int | str | None:
         return term.value
     number = _number(term)
     return number if number is not None and 0 <= number < 2**32 else None
+
+
+class FilterStage(Operator):
+    """A compiled filter as a stage, at `priority` (early or late: see the module)."""
+
+    name = "filter"
+
+    def __init__(self, compiled: Filter, priority: int) -> None:
+        self.filter = compiled
+        self.priority = priority
+
+    def process(self, events: list[Event]) -> list[Event]:
+        return self.filter.apply(events)

@@ -10,41 +10,51 @@ programs do not run in the task's context).
 
 from __future__ import annotations
 
-from espia.containers.collection import ContainerCollection
+from typing import Protocol
+
+from espia.containers.collection import Listener
 from espia.containers.model import Container
 from espia.containers.selector import ContainerSelector
-from espia.ebpf.object import BpfObject
 from espia.gadget.event import Event
-from espia.pipeline.operator import Operator
+from espia.pipeline.operator import PRIORITY_SELECT, KernelConfig, MapWriter, Operator
 
 MNTNS_MAP = "gadget_mntns_filter"
 _KEEP = b"\x01"
 _DROP = b"\x00"
 
 
+class Classifications(Protocol):
+    """Who tells which container each namespace belongs to (the container collection)."""
+
+    def subscribe(self, listener: Listener) -> None: ...
+
+    def unsubscribe(self, listener: Listener) -> None: ...
+
+
 class ContainerSelection(Operator):
     """Drops the events of containers the selector does not pick."""
 
     name = "select"
+    priority = PRIORITY_SELECT
 
-    def __init__(
-        self, selector: ContainerSelector, collection: ContainerCollection, kind: str
-    ) -> None:
+    def __init__(self, selector: ContainerSelector, collection: Classifications, kind: str) -> None:
         self._selector = selector
         self._collection = collection
         # Only a gadget keyed by mount namespace runs where the current task's is right.
         self._in_kernel = kind == "mntns" and selector.active
         # By object id; the container is kept with its verdict so the id stays its own.
         self._verdicts: dict[int, tuple[Container, bool]] = {}
-        self._map = None
+        self._map: MapWriter | None = None
 
-    def kernel_params(self) -> dict[str, int | str]:
-        return {"by_mntns": 1} if self._in_kernel else {}
+    def contribute(self, kernel: KernelConfig) -> None:
+        if self._in_kernel:
+            kernel.filters["by_mntns"] = 1
+            kernel.on_map(MNTNS_MAP, self._fill)
 
-    def start(self, obj: BpfObject) -> None:
-        if self._in_kernel and MNTNS_MAP in obj.maps:
-            self._map = obj.map(MNTNS_MAP)
-            self._collection.subscribe(self._classified)
+    def _fill(self, map_: MapWriter) -> None:
+        """The program's namespace map, loaded: every classification from now on goes there."""
+        self._map = map_
+        self._collection.subscribe(self._classified)
 
     def _classified(self, kind: str, namespace: int, container: Container | None) -> None:
         if kind != "mntns" or self._map is None:

@@ -123,12 +123,15 @@ def test_seed_demo_shows_only_the_write_open_in_my_ns(ctr: Ctr, pods):
     ctr.exec(other.containers["app"], "/bin/sh", "-c", ": >> /etc/resolv.conf")  # other ns
     with open("/etc/resolv.conf", "a"):  # the host
         pass
-    time.sleep(1.5)
+    # A last write in my-ns by another command: events keep their order through every
+    # stage, so once it is shown, everything before it was shown or dropped.
+    ctr.exec(app, "/bin/busybox", "sh", "-c", ": >> /etc/resolv.conf")
+    cli.wait_for(lambda line: "busybox" in line)
     cli.proc.send_signal(2)
     code, lines, err = cli.finish()
     assert code == 0, err
     rows = [line.split() for line in lines[1:]]
-    assert len(rows) == 1, lines
+    assert len(rows) == 2 and rows[1][5] == "busybox", lines
     ns, pod, container, name, _pid, comm, fd, error, path, flags = rows[0]
     assert (ns, pod, container, name, comm) == ("my-ns", "my-app", "app", "app", "sh")
     assert (fd, error, path, flags) == ("3", "0", "/etc/resolv.conf", "O_WRONLY|O_CREAT|O_APPEND")
@@ -158,7 +161,10 @@ def test_a_selected_container_that_lives_a_moment_is_not_dropped(ctr: Ctr, rootf
     ctr.run_once(unique("unselected"), rootfs, "/bin/echo", "brief-life")
     row = cli.wait_for(lambda line: "brief-life" in line)
     assert row.split() == [name, "/bin/echo", "brief-life"]
-    time.sleep(1.5)
+    # The selected name again, last: events keep their order through enrichment and
+    # selection, so once it is shown, the unselected container's exec was decided.
+    ctr.run_once(name, rootfs, "/bin/echo", "sentinel")
+    cli.wait_for(lambda line: "sentinel" in line)
     cli.proc.send_signal(2)
     _, lines, _ = cli.finish()
     assert len([line for line in lines if "brief-life" in line]) == 1
@@ -210,12 +216,29 @@ def test_list_containers_shows_pod_containers_not_sandboxes(ctr: Ctr, pods):
 def test_list_containers_watch_reports_starts_and_stops(ctr: Ctr, rootfs):
     name = unique("watched")
     cli = EspiaCli(["list-containers", "--watch", "-c", name, "-o", "json"])
-    time.sleep(2)
+    # The running containers come first (none by that name): the watch is live from there.
+    assert cli.wait_for(lambda line: line.startswith("[")) == "[]"
     with ctr.running(name, rootfs):
-        cli.wait_for(lambda line: name in line and '"started"' in line)
-    cli.wait_for(lambda line: name in line and '"stopped"' in line)
+        (started,) = json.loads(cli.wait_for(lambda line: name in line and '"started"' in line))
+    (stopped,) = json.loads(cli.wait_for(lambda line: name in line and '"stopped"' in line))
+    assert started["runtime"]["containerName"] == stopped["runtime"]["containerName"] == name
+    assert started["k8s"]["node"] == os.uname().nodename
     cli.proc.send_signal(2)
     assert cli.finish()[0] == 0
+
+
+def test_list_containers_watch_shows_the_running_ones_first_in_every_format(ctr: Ctr, rootfs):
+    name = unique("running")
+    with ctr.running(name, rootfs):
+        cli = EspiaCli(["list-containers", "--watch", "-c", name, "-o", "json"])
+        (running,) = json.loads(cli.wait_for(lambda line: line.startswith("[")))
+        assert (running["event"], running["runtime"]["containerName"]) == ("running", name)
+        cli.proc.send_signal(2)
+        assert cli.finish()[0] == 0
+        yaml_cli = EspiaCli(["list-containers", "--watch", "-c", name, "-o", "yaml"])
+        yaml_cli.wait_for(lambda line: f"containerName: {name}" in line)
+        yaml_cli.proc.send_signal(2)
+        assert yaml_cli.finish()[0] == 0
 
 
 @pytest.mark.parametrize("engine", ["docker", "podman"])

@@ -5,18 +5,17 @@ from __future__ import annotations
 import pytest
 
 from espia.containers.model import NO_CONTAINER, Container, K8sMeta
-from espia.engine.local import RunOptions
-from espia.engine.session import open_session
+from espia.engine.runtime import GadgetRef, LocalRuntime
+from espia.engine.source import RunOptions
 from espia.errors import UsageError
-from espia.gadget.registry import builtin
 from espia.pipeline.filter import compile_filter, split_terms
 
 
 @pytest.fixture(scope="module")
 def schema():
-    session = open_session(builtin("trace", "open"), RunOptions())
-    yield session.schema
-    session.run.close()
+    run = LocalRuntime().run(GadgetRef("trace", "open"), RunOptions())
+    yield run.event_schema
+    run.close()
 
 
 def event(schema, **values):

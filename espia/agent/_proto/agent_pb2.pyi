@@ -217,6 +217,7 @@ class Container(_message.Message):
         "k8s_pod_uid",
         "k8s_pod_labels",
         "sandbox",
+        "k8s_node",
     )
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
@@ -246,6 +247,7 @@ class Container(_message.Message):
     K8S_POD_UID_FIELD_NUMBER: _ClassVar[int]
     K8S_POD_LABELS_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    K8S_NODE_FIELD_NUMBER: _ClassVar[int]
     ref: int
     id: str
     name: str
@@ -258,6 +260,7 @@ class Container(_message.Message):
     k8s_pod_uid: str
     k8s_pod_labels: _containers.ScalarMap[str, str]
     sandbox: bool
+    k8s_node: str
     def __init__(
         self,
         ref: _Optional[int] = ...,
@@ -272,6 +275,7 @@ class Container(_message.Message):
         k8s_pod_uid: _Optional[str] = ...,
         k8s_pod_labels: _Optional[_Mapping[str, str]] = ...,
         sandbox: _Optional[bool] = ...,
+        k8s_node: _Optional[str] = ...,
     ) -> None: ...
 
 class Batch(_message.Message):

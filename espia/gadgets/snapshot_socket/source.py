@@ -16,11 +16,16 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from espia.engine.user import SourceContext
 from espia.gadget.net import Endpoint, ip_text
 
 PROC = "/proc"
-_FILES = (("tcp", "TCP", socket.AF_INET), ("tcp6", "TCP", socket.AF_INET6),
-          ("udp", "UDP", socket.AF_INET), ("udp6", "UDP", socket.AF_INET6))
+_FILES = (
+    ("tcp", "TCP", socket.AF_INET),
+    ("tcp6", "TCP", socket.AF_INET6),
+    ("udp", "UDP", socket.AF_INET),
+    ("udp6", "UDP", socket.AF_INET6),
+)
 # include/net/tcp_states.h
 TCP_STATES = {
     1: "ESTABLISHED",
@@ -93,8 +98,12 @@ def _table(pid: int, name: str) -> list[str]:
         return []  # the process left, or no IPv6 in this kernel
 
 
-def rows() -> Iterator[dict[str, Any]]:
-    """One row per socket, namespace by namespace, in the kernel's order."""
+def rows(context: SourceContext) -> Iterator[list[dict[str, Any]]]:
+    """One snapshot: a row per socket, namespace by namespace, in the kernel's order."""
+    yield list(_sockets())
+
+
+def _sockets() -> Iterator[dict[str, Any]]:
     pids = _pids()
     by_inode = owners(pids)
     for netns, pid in sorted(namespaces(pids).items()):
