@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
@@ -42,3 +44,19 @@ class AgentProcess:
         code = self.proc.wait(timeout=30)
         self._reader.join(5)
         return code
+
+
+def programs_held_by(pid: int) -> list[str]:
+    """Names of the eBPF programs whose file descriptors process `pid` holds."""
+    names = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-prog":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                ids = [line.split()[1] for line in info if line.startswith("prog_id:")]
+            shown = subprocess.run(
+                ["bpftool", "-j", "prog", "show", "id", ids[0]], capture_output=True, text=True
+            )
+            names.append(json.loads(shown.stdout)["name"])
+    return sorted(names)

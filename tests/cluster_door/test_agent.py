@@ -7,8 +7,6 @@ ones a cluster sees, only without the port-forward in between.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import subprocess
 import threading
@@ -18,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from support.workloads import comm_name, run_python
 
-from cluster_door.agents import AgentProcess
+from cluster_door.agents import AgentProcess, programs_held_by
 from espia.agent.client import RemoteBatch, RemoteRun, agent_info, run_request
 from espia.agent.wire import WireSchema
 from espia.errors import UsageError
@@ -211,22 +209,6 @@ def test_a_bad_gadget_or_filter_is_one_clear_error(agent):
                 run.open()
         finally:
             run.close()
-
-
-def programs_held_by(pid: int) -> list[str]:
-    """Names of the eBPF programs whose file descriptors process `pid` holds."""
-    names = []
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        with contextlib.suppress(FileNotFoundError):
-            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-prog":
-                continue
-            with open(f"/proc/{pid}/fdinfo/{fd}") as info:
-                ids = [line.split()[1] for line in info if line.startswith("prog_id:")]
-            shown = subprocess.run(
-                ["bpftool", "-j", "prog", "show", "id", ids[0]], capture_output=True, text=True
-            )
-            names.append(json.loads(shown.stdout)["name"])
-    return sorted(names)
 
 
 def test_a_cancelled_run_leaves_only_the_shared_tracker_loaded(agent):

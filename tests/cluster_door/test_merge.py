@@ -23,7 +23,7 @@ import pytest
 from support.runtimes import Ctr
 from support.workloads import unique
 
-from cluster_door.agents import AgentProcess
+from cluster_door.agents import AgentProcess, programs_held_by
 from espia.kubectl.cluster import AgentPod
 from espia.kubectl.gadget import run_remote_gadget
 from espia.kubectl.main import build_parser
@@ -81,12 +81,12 @@ def two_agents(containerd_socket) -> Iterator[dict[str, AgentProcess]]:
             agent.stop()
 
 
-def run(cluster, *argv: str) -> tuple[int, list[str], list[str]]:
+def run(cluster, *argv: str, stopper=None) -> tuple[int, list[str], list[str]]:
     out, err = io.StringIO(), io.StringIO()
     saved = sys.stderr
     sys.stderr = err
     try:
-        code = run_remote_gadget(parse(*argv), cluster, NoStopper, out)
+        code = run_remote_gadget(parse(*argv), cluster, stopper or NoStopper, out)
     finally:
         sys.stderr = saved
     return code, out.getvalue().splitlines(), err.getvalue().splitlines()
@@ -164,3 +164,31 @@ def test_unknown_node_and_no_agent_at_all(two_agents):
     empty = LoopbackCluster({}, set(), ["node-a"])
     with pytest.raises(EspiaError, match="espia is not deployed on this cluster"):
         run(empty, "trace", "exec")
+
+
+class CtrlCAfter:
+    """Presses Ctrl-C (the stopper's stop) two seconds into the run."""
+
+    def __init__(self, stop) -> None:
+        self.timer = threading.Timer(2.0, stop)
+        self.timer.start()
+
+    def restore(self) -> None:
+        self.timer.cancel()
+
+
+def test_ctrl_c_stops_the_gadget_on_every_node(two_agents):
+    idle = {n: programs_held_by(a.proc.pid) for n, a in two_agents.items()}
+    cluster = LoopbackCluster(
+        {n: a.address for n, a in two_agents.items()}, {"node-a", "node-b"}, ["node-a", "node-b"]
+    )
+    started = time.monotonic()
+    code, _, err = run(cluster, "trace", "open", "-A", stopper=CtrlCAfter)
+    assert code == 0, err
+    assert time.monotonic() - started < 10
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+        programs_held_by(a.proc.pid) != idle[n] for n, a in two_agents.items()
+    ):
+        time.sleep(0.1)
+    assert {n: programs_held_by(a.proc.pid) for n, a in two_agents.items()} == idle
