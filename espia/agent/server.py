@@ -111,10 +111,11 @@ class _Run:
     counts: _Counts = field(default_factory=_Counts)
     done: threading.Event = field(default_factory=threading.Event)
     error: EspiaError | None = None
-    # Losses not reported to the client yet, and the number of the last batch dropped.
+    # Losses not reported to the client yet, and the number of the last batch that
+    # added to them (dropped, or without events): newer than any batch sent.
     _kernel_lost: int = 0
     _queue_lost: int = 0
-    _last_dropped: int = 0
+    _last_unsent: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -130,12 +131,13 @@ class _Run:
                     self._kernel_lost += batch.lost
                     counts.kernel_lost += batch.lost
                     if not batch.events:
+                        self._last_unsent = counts.batches
                         continue
                     if self.batches.full():
                         counts.dropped_batches += 1
                         counts.queue_lost += len(batch.events)
                         self._queue_lost += len(batch.events)
-                        self._last_dropped = counts.batches
+                        self._last_unsent = counts.batches
                         continue
                 message = self.encoder.encode(batch.events, counts.batches, 0)
                 # Taking the losses and queueing are one step for losses_only().
@@ -157,12 +159,12 @@ class _Run:
 
     def losses_only(self) -> pb.Batch | None:
         """When the stream has nothing to send: the losses not reported yet, as a batch
-        without events (numbered as the last dropped one, so numbers still only grow)."""
+        without events, numbered as the last batch not sent (numbers still only grow)."""
         with self._lock:
             if not (self._kernel_lost or self._queue_lost) or not self.batches.empty():
                 return None
             kernel_lost, queue_lost = self._take_losses()
-            seq = self._last_dropped or self.counts.batches
+            seq = self._last_unsent
         return pb.Batch(seq=seq, kernel_lost=kernel_lost, queue_lost=queue_lost)
 
     def warn(self, message: str) -> None:
