@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from espia._version import __version__
-from espia.engine.source import parse_size
+from espia.engine.source import parse_size, validate_timeout
 from espia.errors import UsageError
 from espia.gadget.registry import CATEGORIES, catalog
 from espia.gadget.spec import GadgetSpec
@@ -32,9 +32,10 @@ def _timeout(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"timeout {text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"timeout {text!r} is negative; use 0 to run until Ctrl-C")
-    return value
+    try:
+        return validate_timeout(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace(repr(value), repr(text))) from None
 
 
 def _size(text: str) -> int:
