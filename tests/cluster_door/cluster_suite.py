@@ -7,6 +7,10 @@ own containerd, whose socket is under the cluster's state folder per node.
 
 The tests run in order on one deployment: version before it, deploy --wait,
 the seed's demos, --node, an agent killed mid-stream, undeploy --wait.
+
+Not collected with the rest of the suite (it needs the cluster running and
+the agent image in its nodes); run it on its own:
+`python3 -m pytest tests/cluster_door/cluster_suite.py`.
 """
 
 from __future__ import annotations
