@@ -204,10 +204,12 @@ class AgentService(pb_grpc.AgentServicer):
             run.warn(message)
 
     def stop_all(self) -> None:
-        """Ends every run's gadget (their streams then end and unload it)."""
+        """Ends every run's gadget (their streams then end and unload it); each client's
+        summary says the run was cut short, not finished."""
         with self._lock:
             runs = list(self._runs)
         for run in runs:
+            run.error = EspiaError(f"the agent of node {self.node} stopped (SIGTERM)")
             run.session.stop()
 
     def active_runs(self) -> int:

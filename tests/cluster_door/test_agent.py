@@ -238,8 +238,12 @@ def test_sigterm_with_a_client_attached_exits_cleanly():
     started = AgentProcess(NODE)
     run = RemoteRun(started.address, run_request("trace", "open", filter="comm:nobody-at-all"))
     try:
-        WireSchema(run.open())
+        schema = WireSchema(run.open())
         assert started.stop() == 0, "".join(started.stderr)
+        collect(run, schema)
     finally:
         run.close()
     assert "Traceback" not in "".join(started.stderr)
+    # The client learns the run was cut short, not finished.
+    assert run.summary is not None
+    assert run.summary.error == f"the agent of node {NODE} stopped (SIGTERM)"
