@@ -126,6 +126,10 @@ def _silence_stdout(stream: Any) -> None:
 
 def _dispatch(args: object) -> int:
     command = args.command  # type: ignore[attr-defined]
+    if command == "agent":
+        from espia.agent.server import agent_command
+
+        return agent_command(args, _Stopper)
     if command == "list-containers":
         from espia.cli.containers import list_containers_command
 
@@ -144,10 +148,17 @@ def _tune_gc() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return guarded(lambda: _main(argv))
+
+
+def guarded(run: Callable[[], int]) -> int:
+    """`run()`, with every way out an exit code: errors as one line, Ctrl-C and a closed
+    pipe as a quiet 0, output that cannot be written as one line (the cluster door's entry
+    point shares it)."""
     stdout = sys.stdout
     try:
         sys.stdout = _open_output()  # type: ignore[assignment]
-        return _main(argv)
+        return run()
     except EspiaError as error:
         if isinstance(error, OutputError):
             _silence_stdout(stdout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from espia._version import __version__
@@ -142,13 +143,11 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> Parser:
-    parser = Parser(
-        prog="espia",
-        description="Inspect a Linux host or a Kubernetes node with eBPF.",
-    )
-    parser.add_argument("-V", "--version", action="version", version=f"espia v{__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+def add_gadget_commands(
+    commands: Any, more_flags: Callable[[argparse.ArgumentParser], None] | None = None
+) -> None:
+    """`<category> <gadget>` for each gadget of the catalog, with the gadget flags (and
+    `more_flags`: the cluster door's)."""
     gadgets = catalog()
     for category, about in CATEGORIES.items():
         names = gadgets.get(category) or {}
@@ -162,6 +161,18 @@ def build_parser() -> Parser:
             gadget = kinds.add_parser(name, add_help=False, help=about, description=about)
             gadget.set_defaults(category=category, gadget=name)
             add_gadget_flags(gadget)
+            if more_flags is not None:
+                more_flags(gadget)
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="espia",
+        description="Inspect a Linux host or a Kubernetes node with eBPF.",
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"espia v{__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    add_gadget_commands(commands)
     listing = commands.add_parser(
         "list-containers", help="list the containers of this host", add_help=True
     )
@@ -176,5 +187,23 @@ def build_parser() -> Parser:
     listing.add_argument("-p", "--podname", metavar="POD", help="pod name(s), a,b")
     listing.add_argument("-l", "--selector", metavar="LABELS", help="pod labels: key=value,...")
     add_runtime_flags(listing)
+    agent = commands.add_parser("agent", help="the node agent (the cluster door's daemon)")
+    agent.add_argument(
+        "--listen",
+        default="127.0.0.1:7450",
+        metavar="ADDR",
+        help="loopback HOST:PORT to serve on (default 127.0.0.1:7450)",
+    )
+    agent.add_argument(
+        "--queue",
+        type=int,
+        default=32,
+        metavar="BATCHES",
+        help="batches held per client before the newest are dropped and counted (default 32)",
+    )
+    agent.add_argument(
+        "--health", action="store_true", help="ask the agent at --listen whether it serves"
+    )
+    add_runtime_flags(agent)
     commands.add_parser("version", help="print the version")
     return parser

@@ -1,0 +1,1 @@
+"""`kubectl espia`: the cluster door (deploy the agent, run gadgets on every node)."""
