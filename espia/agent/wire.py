@@ -16,17 +16,18 @@ as ``O_WRONLY|O_CREAT``) travels beside its raw value instead of a renderer.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any
 
+from espia._codegen import compile_function
 from espia.agent._proto import agent_pb2 as pb
+from espia.containers.fields import K8S_FIELDS, RUNTIME_FIELDS
 from espia.containers.model import Container, K8sMeta
 from espia.errors import EspiaError
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
 from espia.gadget.schema import EventSchema
 from espia.output._shared import container_only
-from espia.pipeline._codegen import compile_function, getter
-from espia.pipeline.enrich import RUNTIME_FIELDS, k8s_fields
 
 KINDS = {
     ValueKind.INT: pb.INT,
@@ -122,7 +123,7 @@ class BatchEncoder:
 
     def __init__(self, schema: EventSchema) -> None:
         own = [f for f in schema.fields if not container_only(f)]
-        self._columns = [(f, getter(f.expr), as_text(f)) for f in own]
+        self._columns = [(f, attrgetter(".".join(f.path)), as_text(f)) for f in own]
         self._refs: dict[int, tuple[Container, int]] = {}
         self._next_ref = 1
 
@@ -176,7 +177,7 @@ class BatchEncoder:
 # --- client side ---------------------------------------------------------------
 
 # Where a container field's value is on a client event, by field name.
-_CONTAINER_EXPRS = {f.name: f.expr for f in (*RUNTIME_FIELDS, *k8s_fields())}
+_CONTAINER_PATHS = {f.name: f.path for f in (*RUNTIME_FIELDS, *K8S_FIELDS)}
 
 
 class WireSchema:
@@ -198,21 +199,21 @@ class WireSchema:
             if item.kind not in _VALUE_KINDS:
                 raise WireError(f"field {item.name!r} has an unknown kind {item.kind}")
             if item.container:
-                expr = _CONTAINER_EXPRS.get(item.name)
-                if expr is None:
+                path = _CONTAINER_PATHS.get(item.name)
+                if path is None:
                     raise WireError(f"unknown container field {item.name!r}")
                 render = None
             else:
                 slot = f"_f{len(slots)}"
                 slots.append(slot)
-                expr = f"e.{slot}"
+                path = (slot,)
                 texts: dict[Any, str] = {}
                 self.texts.append(texts)
                 render = texts.__getitem__ if item.rendered else None
             fields.append(
                 Field(
                     item.name,
-                    expr,
+                    path,
                     _VALUE_KINDS[item.kind],
                     item.description,
                     render=render,
@@ -224,7 +225,7 @@ class WireSchema:
                 )
             )
         self.fields = tuple(fields)
-        self.kinds = [f.kind for f in fields if not f.expr.startswith("e.container.")]
+        self.kinds = [f.kind for f in fields if not container_only(f)]
         self.rendered = [i.rendered for i in message.fields if not i.container]
         self.event_class = _client_event_class(message.gadget, slots, self.fields)
         self._build = _builder(len(slots))
@@ -245,7 +246,7 @@ def _client_event_class(gadget: str, slots: list[str], fields: tuple[Field, ...]
         (Event,),
         {"__slots__": tuple(slots), "__module__": "espia.gadgets", "fields": fields},
     )
-    cls._getters = tuple((field, getter(field.expr)) for field in fields)
+    cls._getters = tuple((field, attrgetter(".".join(field.path))) for field in fields)
     return cls
 
 
@@ -265,7 +266,7 @@ def _builder(count: int) -> Callable[..., list[Event]]:
         "        out.append(e)\n"
         "    return out\n"
     )
-    return compile_function("build", source, {})
+    return compile_function("build", source, {}, "agent batch builder")
 
 
 class StreamDecoder:
