@@ -1,16 +1,13 @@
 """`kubectl espia` on the real two-node cluster (`make cluster`), with the agent image loaded.
 
-ESPIA_TEST_KUBECONFIG names the cluster's admin kubeconfig and
-ESPIA_TEST_AGENT_IMAGE the agent image its nodes hold (default: the image
-`make cluster` builds from this project's Dockerfile).  Each node has its
-own containerd, whose socket is under the cluster's state folder per node.
+The cluster is the session's (tests/cluster/conftest.py: `make cluster`, which
+also builds the agent image from this project's Dockerfile and loads it into both
+nodes).  Each node has its own containerd, whose socket is under the cluster's
+state folder per node.
 
 The tests run in order on one deployment: version before it, deploy --wait,
-the seed's demos, --node, an agent killed mid-stream, undeploy --wait.
-
-Not collected with the rest of the suite (it needs the cluster running and
-the agent image in its nodes); run it on its own:
-`python3 -m pytest tests/cluster_door/cluster_suite.py`.
+the seed's demos, --node, an agent killed mid-stream, undeploy --wait; they
+run before test_down.py takes the cluster down.
 """
 
 from __future__ import annotations
@@ -26,14 +23,11 @@ import uuid
 
 import pytest
 
+from cluster.kube import AGENT, BUSYBOX, KUBECONFIG
 from espia._version import __version__
 
-KUBECONFIG = os.environ.get(
-    "ESPIA_TEST_KUBECONFIG", "/var/lib/espia-cluster/config/admin.kubeconfig"
-)
-IMAGE = os.environ.get("ESPIA_TEST_AGENT_IMAGE", "localhost/espia:dev")
+IMAGE = AGENT
 SOCKET = "/var/lib/espia-cluster/$(NODE_NAME)/containerd.sock"
-BUSYBOX = "localhost/espia-busybox:1"
 NAMESPACE = f"espia-test-{uuid.uuid4().hex[:6]}"
 # An address of this machine where nothing answers DNS (node1's, port 53 closed).
 SILENT_NAMESERVER = "10.250.0.1"
@@ -58,7 +52,7 @@ def espia(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "KUBECONFIG": KUBECONFIG},
+        env={**os.environ, "KUBECONFIG": str(KUBECONFIG)},
     )
 
 
@@ -71,7 +65,7 @@ class Streaming:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "KUBECONFIG": KUBECONFIG},
+            env={**os.environ, "KUBECONFIG": str(KUBECONFIG)},
         )
         self.lines: list[str] = []
         self.err: list[str] = []
@@ -103,7 +97,8 @@ class Streaming:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def door(cluster):
+    """The session's cluster with a namespace of this module's; undeployed at the end."""
     nodes = kubectl("get", "nodes", "-o", "name").split()
     assert nodes == ["node/node1", "node/node2"], nodes
     kubectl("create", "namespace", NAMESPACE)
@@ -135,7 +130,7 @@ def pod(name: str, node: str, command: str, dns: str | None = None) -> None:
     kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=json.dumps(body))
 
 
-def test_version_before_deploy(cluster):
+def test_version_before_deploy(door):
     result = espia("version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
@@ -144,7 +139,7 @@ def test_version_before_deploy(cluster):
     ]
 
 
-def test_deploy_waits_for_both_nodes(cluster):
+def test_deploy_waits_for_both_nodes(door):
     started = time.monotonic()
     result = espia(
         "deploy", "--image", IMAGE, "--image-pull-policy", "Never",
@@ -164,7 +159,7 @@ def test_deploy_waits_for_both_nodes(cluster):
         assert answer.strip() == "no", (verb, what)
 
 
-def test_deploying_again_upgrades_in_place(cluster):
+def test_deploying_again_upgrades_in_place(door):
     result = espia(
         "deploy", "--image", IMAGE, "--image-pull-policy", "Never",
         "--runtime-socket", SOCKET, "--wait", "--timeout", "150",
@@ -173,7 +168,7 @@ def test_deploying_again_upgrades_in_place(cluster):
     assert "daemonset/espia-agent configured" in result.stderr
 
 
-def test_seed_open_demo_names_the_pod_and_its_node(cluster):
+def test_seed_open_demo_names_the_pod_and_its_node(door):
     trace = Streaming(
         "trace", "open", "-n", NAMESPACE, "-t", "25",
         "--filter", "path:/etc/resolv.conf,flags:~(O_WRONLY|O_RDWR)", "-o", "json",
@@ -192,7 +187,7 @@ def test_seed_open_demo_names_the_pod_and_its_node(cluster):
     assert any(line.startswith("espia: node node1: 0 events") for line in trace.err), trace.err
 
 
-def test_seed_dns_demo_through_the_node_that_runs_the_pod(cluster):
+def test_seed_dns_demo_through_the_node_that_runs_the_pod(door):
     trace = Streaming("trace", "dns", "-n", NAMESPACE, "-o", "columns=+nameserver", "-t", "30")
     time.sleep(4)
     pod("asker", "node1", "sleep 3; nslookup -timeout=2 espia.example.test; sleep 600",
@@ -208,7 +203,7 @@ def test_seed_dns_demo_through_the_node_that_runs_the_pod(cluster):
     assert all(SILENT_NAMESERVER in row for row in rows)
 
 
-def test_node_flag_picks_one_node(cluster):
+def test_node_flag_picks_one_node(door):
     result = espia("trace", "exec", "-A", "--node", "node1", "-t", "3", "-o", "json")
     assert result.returncode == 0, result.stderr
     assert all(json.loads(line)["k8s"]["node"] == "node1" for line in result.stdout.splitlines())
@@ -216,13 +211,13 @@ def test_node_flag_picks_one_node(cluster):
     assert len(summary) == 1 and summary[0].startswith("espia: node node1: ")
 
 
-def test_unknown_node_is_one_line(cluster):
+def test_unknown_node_is_one_line(door):
     result = espia("trace", "exec", "--node", "node9", "-t", "1")
     assert result.returncode == 2
     assert result.stderr.strip() == "espia: unknown node node9 (nodes: node1, node2)"
 
 
-def test_an_agent_deleted_mid_stream_is_one_warning_and_the_other_goes_on(cluster):
+def test_an_agent_deleted_mid_stream_is_one_warning_and_the_other_goes_on(door):
     trace = Streaming("trace", "exec", "-A", "-t", "20", "-o", "json")
     time.sleep(5)
     victim = kubectl(
@@ -240,7 +235,7 @@ def test_an_agent_deleted_mid_stream_is_one_warning_and_the_other_goes_on(cluste
     kubectl("rollout", "status", "-n", "espia", "daemonset/espia-agent", "--timeout=120s")
 
 
-def test_undeploy_leaves_nothing(cluster):
+def test_undeploy_leaves_nothing(door):
     result = espia("undeploy", "--wait", "--timeout", "120")
     assert result.returncode == 0, result.stderr
     left = kubectl("get", "all,sa,clusterrole,clusterrolebinding,ns", "-A",
