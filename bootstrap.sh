@@ -18,7 +18,8 @@ for arg in "$@"; do
     --test)
       packages+=(containerd runc docker.io podman busybox-static iproute2 dnsmasq-base
                  bind9-dnsutils util-linux
-                 containernetworking-plugins iptables openssl mmdebstrap gcc libc6-dev)
+                 containernetworking-plugins iptables openssl mmdebstrap gcc libc6-dev
+                 python3-yaml)
       python_extra="[test]"
       cluster=1 ;;
     --bench)
