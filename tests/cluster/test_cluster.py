@@ -94,7 +94,7 @@ def test_pod_runs_on_its_nodes_containerd_and_espia_names_it(
     assert entry["k8s"]["pod"] == "web"
     assert entry["k8s"]["container"] == "main"
     assert entry["runtime"]["containerName"] == "main"
-    assert entry["k8s"]["podUid"] == pod.metadata.uid
+    assert entry["podUid"] == pod.metadata.uid
     assert entry["k8s"]["podLabels"] == {"espia-test": "web"}
 
 

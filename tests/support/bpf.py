@@ -54,7 +54,8 @@ def _espia_objects() -> list[str]:
     found += [f"map {m['id']} {m.get('name')}" for m in _bpftool("map") if m.get("name") in maps]
     pinned = Path("/sys/fs/bpf")
     if pinned.is_dir():
-        found += [f"pinned {p}" for p in pinned.rglob("*") if p.is_file()]
+        # maps.debug and progs.debug are bpffs's own listings (kernel iterators), not pins.
+        found += [f"pinned {p}" for p in pinned.rglob("*") if p.is_file() and p.suffix != ".debug"]
     return found
 
 
