@@ -58,5 +58,7 @@ def programs_held_by(pid: int) -> list[str]:
             shown = subprocess.run(
                 ["bpftool", "-j", "prog", "show", "id", ids[0]], capture_output=True, text=True
             )
-            names.append(json.loads(shown.stdout)["name"])
+            name = json.loads(shown.stdout or "{}").get("name")
+            if name is not None:  # else it was closed between the two reads
+                names.append(name)
     return sorted(names)
