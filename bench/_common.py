@@ -63,12 +63,12 @@ class Finished:
 class Tracer:
     """A tracer process (espia or bpftrace) writing to a file, measured when it ends."""
 
-    def __init__(self, argv: list[str], output: Path) -> None:
+    def __init__(self, argv: list[str], output: Path, env: dict[str, str] | None = None) -> None:
         self.output = output
         self._out = output.open("w")
         self._err = output.with_suffix(".err").open("w")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(argv, stdout=self._out, stderr=self._err)
+        self.proc = subprocess.Popen(argv, stdout=self._out, stderr=self._err, env=env)
 
     def wait_for_text(self, poke: Callable[[], None], text: str, timeout: float = 30) -> float:
         """Pokes until `text` shows in the output; seconds since start."""
@@ -128,3 +128,11 @@ def markdown_table(header: list[str], rows: list[list[str]], right_from: int = 1
     align = ["---" if i < right_from else "---:" for i in range(len(header))]
     lines = [header, align, *rows]
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
+    """A benchmark's own arguments, and the flags after `--` it passes to every espia."""
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1 :]

@@ -4,9 +4,10 @@
  * the time per call on stdout (nanoseconds).  Static, so that it runs inside a
  * busybox container too.
  *
- *   loadgen [-c COMM] [-w] N PATH
+ *   loadgen [-c COMM] [-w] [-r RATE] N PATH
  *     -c COMM   set the process name first (what `-F comm:` filters on)
  *     -w        open for writing (O_WRONLY|O_CREAT), else O_RDONLY
+ *     -r RATE   at most RATE calls per second (paced every 100 calls)
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,25 +21,35 @@ int main(int argc, char **argv)
 {
 	int flags = O_RDONLY, opt;
 	struct timespec start, end;
-	long n;
+	long n, rate = 0;
 
-	while ((opt = getopt(argc, argv, "c:w")) != -1) {
+	while ((opt = getopt(argc, argv, "c:wr:")) != -1) {
 		if (opt == 'c')
 			prctl(PR_SET_NAME, optarg, 0, 0, 0);
 		else if (opt == 'w')
 			flags = O_WRONLY | O_CREAT;
+		else if (opt == 'r')
+			rate = atol(optarg);
 		else
 			return 2;
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "usage: loadgen [-c COMM] [-w] N PATH\n");
+		fprintf(stderr, "usage: loadgen [-c COMM] [-w] [-r RATE] N PATH\n");
 		return 2;
 	}
 	n = atol(argv[optind]);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (long i = 0; i < n; i++) {
-		int fd = openat(AT_FDCWD, argv[optind + 1], flags, 0644);
+		int fd;
 
+		if (rate > 0 && i % 100 == 0) {
+			long long due = (long long)start.tv_sec * 1000000000LL + start.tv_nsec +
+					(long long)(i * (1e9 / rate));
+			struct timespec at = { due / 1000000000LL, due % 1000000000LL };
+
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+		}
+		fd = openat(AT_FDCWD, argv[optind + 1], flags, 0644);
 		if (fd >= 0)
 			close(fd);
 	}

@@ -29,9 +29,11 @@ if TYPE_CHECKING:
     from espia._api import Trace, run, trace
     from espia.containers.model import Container, K8sMeta
     from espia.gadget.event import Event
+    from espia.kubectl.api import cluster
 
 _LAZY = {
     "Trace": "espia._api",
+    "cluster": "espia.kubectl.api",
     "run": "espia._api",
     "trace": "espia._api",
     "Event": "espia.gadget.event",
@@ -63,6 +65,7 @@ __all__ = [
     "Trace",
     "UsageError",
     "__version__",
+    "cluster",
     "run",
     "trace",
 ]

@@ -17,25 +17,41 @@ container collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from types import TracebackType
 from typing import Any
 
 from espia.containers.selector import ContainerSelector
 from espia.engine.containers import ContainerSources
-from espia.engine.runtime import GadgetRef, GadgetRun, Runtime, local_runtime
+from espia.engine.runtime import Gadget, GadgetRef, GadgetRun, Runtime, local_runtime
 from espia.engine.source import RunOptions, parse_size
 from espia.errors import UsageError
 from espia.gadget.event import Event
 from espia.gadget.fields import Field
+from espia.gadget.local import open_gadget
+from espia.gadget.spec import GadgetSpec
 
 
 class Trace:
     """A gadget running on this host, as an iterator of its events."""
 
-    def __init__(self, runtime: Runtime, gadget: GadgetRef, options: RunOptions) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        gadget: Gadget,
+        options: RunOptions,
+        cleanup: ExitStack | None = None,
+    ) -> None:
+        # What the gadget needs until it is closed (a user gadget's build directory).
+        self._cleanup = cleanup or ExitStack()
         self._title = f"{gadget.category} {gadget.name}"
-        self._run: GadgetRun = runtime.run(gadget, options)
+        try:
+            self._run: GadgetRun = runtime.run(gadget, options)
+        except BaseException:
+            self._cleanup.close()
+            raise
         self._started = False
         self._iterated = False
         self._closed = False
@@ -94,6 +110,7 @@ class Trace:
         """Detaches and unloads everything; idempotent."""
         self._closed = True
         self._run.close()
+        self._cleanup.close()
 
     def __enter__(self) -> Trace:
         return self.start()
@@ -112,8 +129,8 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 
 def run(
-    category: str,
-    gadget: str,
+    category: str | os.PathLike[str],
+    gadget: str | None = None,
     *,
     filter: str | Sequence[str] | None = None,
     timeout: float = 0.0,
@@ -128,8 +145,12 @@ def run(
     runtime_sockets: dict[str, str] | None = None,
     containerd_namespaces: str = "k8s.io",
     without_helpers: tuple[str, ...] = (),
+    params: Mapping[str, object] | None = None,
 ) -> Trace:
-    """Prepares gadget `category gadget` (e.g. "trace", "exec"); iterate it to run it.
+    """Prepares gadget `category gadget` (e.g. "trace", "exec"), or without `gadget` the
+    user's gadget at path `category` (a .bpf.c file, a gadget folder or a .bpf.o, as
+    `espia run PATH`) or, when no such file exists, the image NAME[:TAG] of the local
+    store ($ESPIA_IMAGE_STORE); iterate it to run it.
 
     The arguments are the command line's flags: `filter` takes the -F syntax
     ("comm:cat,err:!0"), or a list of such strings, all of which must hold
@@ -141,6 +162,8 @@ def run(
     and `runtime_sockets` ({"containerd": PATH}) say where containers come
     from.  `without_helpers` ("task_pt_regs",...) runs the gadget as on a
     kernel without those BPF helpers, on its slower fallback path.
+    `params` sets the gadget's parameters ({"signal": "SIGKILL"}, {"failed_only":
+    True}: text as on the command line, or a Python bool, int or str).
     Bad names, values or filters raise espia.UsageError.
     """
     sources = ContainerSources(
@@ -156,8 +179,30 @@ def run(
             containername, namespace, all_namespaces, podname, selector, host
         ),
         without_helpers=tuple(without_helpers),
+        params=dict(params or {}),
     )
-    return Trace(local_runtime(sources), GadgetRef(category, gadget), options)
+    if gadget is None:
+        cleanup = ExitStack()
+        try:
+            spec = _open_user_gadget(category, cleanup)
+        except BaseException:
+            cleanup.close()
+            raise
+        return Trace(local_runtime(sources), spec, options, cleanup)
+    return Trace(local_runtime(sources), GadgetRef(str(category), gadget), options)
+
+
+def _open_user_gadget(where: str | os.PathLike[str], cleanup: ExitStack) -> GadgetSpec:
+    """A path, or (when no such file exists) an image of the local store (never pulled:
+    `espia image pull` fetches one, verified)."""
+    from espia.images.store import looks_like_reference
+
+    if os.path.exists(where) or not looks_like_reference(str(where)):
+        return open_gadget(where, cleanup)
+    from espia.images.gadget import open_image
+    from espia.images.store import Reference, Store
+
+    return open_image(Reference.parse(str(where)), Store(), cleanup)
 
 
 def trace(gadget: str, **options: Any) -> Trace:

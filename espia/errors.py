@@ -8,6 +8,8 @@
     │   └── LoadError           libbpf or the verifier refused a program
     ├── BuildError              a gadget's C source did not compile, or is not built
     ├── OutputError             espia's output could not be written (a full disk, closed stdout)
+    ├── ImageError              a gadget image is missing, corrupt, badly signed, or its
+    │                           registry cannot be reached
     └── RuntimeUnavailable      a container runtime could not be reached
 
 Every message is one line a user can act on: "verb object: cause (fix)".
@@ -67,6 +69,10 @@ class BuildError(EspiaError):
 
 class RuntimeUnavailable(EspiaError):
     """A container runtime's API could not be reached or answered badly."""
+
+
+class ImageError(EspiaError):
+    """A gadget image could not be found, read, verified, stored or moved."""
 
 
 class OutputError(EspiaError):

@@ -4,6 +4,8 @@ start the container runtimes they need once per session (support/runtimes.py).""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,13 @@ from support.workloads import EspiaCli
 def pytest_sessionstart(session: pytest.Session) -> None:
     if os.geteuid() != 0:
         raise pytest.UsageError("espia's tests load eBPF programs: run them as root")
+    # `espia run x.bpf.c` keeps what it compiles: in the session's own folder, not the
+    # machine's cache (the tests of the cache itself choose theirs).
+    if "ESPIA_COMPILE_CACHE" not in os.environ:
+        os.environ["ESPIA_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="espia-compile-cache-")
+        session.config.add_cleanup(
+            lambda: shutil.rmtree(os.environ["ESPIA_COMPILE_CACHE"], ignore_errors=True)
+        )
 
 
 @pytest.hookimpl(hookwrapper=True)

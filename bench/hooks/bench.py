@@ -30,6 +30,7 @@ PAIRS = {
     "tracepoints, entry and exit": ("tp_enter", "tp_exit"),
     "raw tracepoints, entry and exit": ("raw_enter", "raw_exit"),
     "tracepoint at exit only (bpf_task_pt_regs)": ("exit_only",),
+    "raw tracepoint at exit only": ("raw_exit_only",),
 }
 
 

@@ -55,6 +55,19 @@ int raw_exit(struct bpf_raw_tracepoint_args *ctx)
 	return lookup();
 }
 
+/* The raw one at exit alone, arguments from the task's registers: one link for every call. */
+SEC("raw_tracepoint/sys_exit")
+int raw_exit_only(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+
+	if (BPF_CORE_READ(regs, orig_ax) != NR_OPENAT)
+		return 0;
+	if (gadget_should_discard_current())
+		return 0;
+	return PT_REGS_PARM2_CORE(regs) == 0;
+}
+
 /* One tracepoint at exit, arguments from the task's registers (what trace open does). */
 SEC("tracepoint/syscalls/sys_exit_openat")
 int exit_only(void *ctx)

@@ -12,8 +12,9 @@ sequence numbers), and the agent's summary ends the run.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ import grpc
 from espia._version import __version__
 from espia.agent._proto import agent_pb2 as pb
 from espia.agent._proto import agent_pb2_grpc as pb_grpc
-from espia.agent.wire import StreamDecoder, WireError, WireSchema
+from espia.agent.wire import RemoteSchema, StreamDecoder, WireError
 from espia.errors import EspiaError, UsageError
 from espia.gadget.event import Event
 
@@ -39,6 +40,9 @@ class RemoteBatch:
     events: list[Event]
     kernel_lost: int
     queue_lost: int
+    # The batch's number among the complete ones (a top interval, a snapshot); 0: a
+    # batch of a stream.
+    interval: int = 0
 
     @property
     def lost(self) -> int:
@@ -54,8 +58,10 @@ def run_request(
     buffer_size: int | None = None,
     selector: pb.Selector | None = None,
     queue_batches: int = 0,
+    params: Mapping[str, object] | None = None,
 ) -> pb.RunRequest:
     return pb.RunRequest(
+        params={name: json.dumps(value) for name, value in (params or {}).items()},
         category=category,
         gadget=gadget,
         filter=filter or "",
@@ -98,6 +104,12 @@ class RemoteRun:
     def lost(self) -> int:
         return self.kernel_lost + self.queue_lost
 
+    @property
+    def received(self) -> int:
+        """Records the node's kernel handed over (before the agent's filters), once the
+        agent's summary said so."""
+        return self.summary.received if self.summary is not None else 0
+
     def open(self) -> pb.Schema:
         """Starts the gadget on the agent; its schema, or the agent's error as an EspiaError."""
         stub = pb_grpc.AgentStub(self._channel)
@@ -132,8 +144,8 @@ class RemoteRun:
             raise _translate(exc, self.node) from None
 
     def batches(
-        self, schema: WireSchema, lock: AbstractContextManager[Any] | None = None
-    ) -> Iterator[RemoteBatch | str]:
+        self, schema: RemoteSchema, lock: AbstractContextManager[Any] | None = None
+    ) -> Generator[RemoteBatch | str, None, None]:
         """Batches as they come, warnings (str) between them; ends with the agent's summary.
 
         With `lock` (streams of several nodes sharing one schema), each batch is
@@ -153,7 +165,7 @@ class RemoteRun:
                 with lock or contextlib.nullcontext():
                     events = decoder.decode(batch) if batch.count else []
                     self.delivered += len(events)
-                    yield RemoteBatch(events, batch.kernel_lost, batch.queue_lost)
+                    yield RemoteBatch(events, batch.kernel_lost, batch.queue_lost, batch.interval)
             elif kind == "warning":
                 self.warnings.append(reply.warning)
                 yield reply.warning

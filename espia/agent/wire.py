@@ -1,21 +1,30 @@
 """Events on the wire between an agent and the cluster client, in columns.
 
-The agent's :class:`BatchEncoder` turns a batch of events into one
-``Batch`` message: a column per field (zigzag varints, indexes into the
-batch's table of distinct strings, a byte per flag), the events' containers
-as references into a table each run sends once per container.  The
-client's :class:`WireSchema` turns the ``Schema`` message back into fields
-and an event class, and a :class:`StreamDecoder` per node turns batches
-back into events the local door's outputs print unchanged.
+The agent describes a run's events with the seam's
+:class:`~espia.engine.wire.WireSchema` (the one description of a field,
+sent as its JSON), and its :class:`BatchEncoder` turns a batch of events
+into one ``Batch`` message: a column per field (zigzag varints, indexes
+into the batch's table of distinct strings, a byte per flag), the events'
+containers as references into a table each run sends once per container.
+The client's :class:`RemoteSchema` turns that WireSchema into fields and an
+event class, and a :class:`StreamDecoder` per node turns batches back into
+events the local door's outputs print unchanged.
 
 Nothing from the wire becomes code: the client's event attributes are
-``_f0``, ``_f1``... whatever the fields are called, and a field's text (FLAGS
-as ``O_WRONLY|O_CREAT``) travels beside its raw value instead of a renderer.
+``_f0``, ``_f1``... whatever the fields are called, a container field must
+have the path this client gives that name, and a field's text (FLAGS as
+``O_WRONLY|O_CREAT``) travels beside its raw value instead of a renderer.
+TIMESTAMP is the exception: every event's differs, so its text would be a
+new string per event for the agent to render and the client to look up;
+it travels as wall-clock nanoseconds (the agent's boot clock plus its
+offset to the wall clock) and the client, which renders it as the local
+door does, takes it back to its own boot clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
@@ -23,19 +32,13 @@ from espia._codegen import compile_function
 from espia.agent._proto import agent_pb2 as pb
 from espia.containers.fields import K8S_FIELDS, RUNTIME_FIELDS
 from espia.containers.model import Container, K8sMeta
+from espia.engine.wire import WireField, WireSchema
 from espia.errors import EspiaError
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
 from espia.gadget.schema import EventSchema
-from espia.output._shared import container_only
+from espia.semantic.process import BOOT_CLOCK
 
-KINDS = {
-    ValueKind.INT: pb.INT,
-    ValueKind.STR: pb.STR,
-    ValueKind.BOOL: pb.BOOL,
-    ValueKind.MAP: pb.MAP,
-}
-_VALUE_KINDS = {wire: kind for kind, wire in KINDS.items()}
 # Containers a run remembers having sent; past this, it forgets and sends again.
 CONTAINER_LIMIT = 4096
 # Texts a client remembers per rendered field (values repeat: flags, errnos).
@@ -46,24 +49,25 @@ class WireError(EspiaError):
     """An agent sent something this client cannot read (a version skew, or a bug)."""
 
 
-def as_text(field: Field) -> bool:
+def is_timestamp(field: WireField) -> bool:
+    """Whether the field is a TIMESTAMP (boot-clock ns on the agent; wall-clock ns on the
+    wire)."""
+    return field.type == "gadget_timestamp" and field.kind == ValueKind.INT.value
+
+
+def as_text(field: WireField) -> bool:
     """Whether only the field's text travels: every output shows its text, never its raw
-    value (FLAGS, ERRNAME, TIMESTAMP; filters run on the agent)."""
-    return field.render is not None and field.json_text
+    value (FLAGS, ERRNAME; filters run on the agent)."""
+    return field.rendered and field.json_text and not is_timestamp(field)
 
 
-def wire_field(field: Field) -> pb.Field:
-    return pb.Field(
-        name=field.name,
-        kind=pb.STR if as_text(field) else KINDS[field.kind],
-        description=field.description,
-        hidden=field.hidden,
-        width=field.width,
-        right=field.right,
-        untrusted=field.untrusted,
-        json_text=field.json_text,
-        rendered=field.render is not None and not field.json_text,
-        container=container_only(field),
+def schema_message(wire: WireSchema, node: str, version: str) -> pb.Schema:
+    """The agent's first reply: the seam's description of the run's events, as JSON."""
+    return pb.Schema(
+        gadget=wire.gadget,
+        node=node,
+        agent_version=version,
+        event_schema=json.dumps(wire.to_dict(), separators=(",", ":")),
     )
 
 
@@ -117,13 +121,24 @@ class _Strings:
             found = self.index[text] = len(self.index)
         return found
 
+    def indexes(self, texts: list[str]) -> list[int]:
+        """Each text's index: a Python step per distinct text only (values repeat)."""
+        index = self.index
+        for text in dict.fromkeys(texts):
+            if text not in index:
+                index[text] = len(index)
+        return list(map(index.__getitem__, texts))
+
 
 class BatchEncoder:
-    """One run's events as ``Batch`` messages (agent side)."""
+    """One run's events as ``Batch`` messages (agent side), in the order of `wire`'s fields."""
 
-    def __init__(self, schema: EventSchema) -> None:
-        own = [f for f in schema.fields if not container_only(f)]
-        self._columns = [(f, attrgetter(".".join(f.path)), as_text(f)) for f in own]
+    def __init__(self, schema: EventSchema, wire: WireSchema) -> None:
+        self._columns = [
+            (f, attrgetter(".".join(f.path)), as_text(w), is_timestamp(w))
+            for f, w in zip(schema.fields, wire.fields, strict=True)
+            if not w.container
+        ]
         self._refs: dict[int, tuple[Container, int]] = {}
         self._next_ref = 1
 
@@ -144,20 +159,26 @@ class BatchEncoder:
         strings = _Strings()
         batch = pb.Batch(seq=seq, count=len(events), kernel_lost=kernel_lost)
         new: list[pb.Container] = []
-        batch.containers.extend([self._ref(e.container, new) for e in events])
+        # The batch's containers are few: a Python step for each of them, not each event.
+        containers = list(map(_container, events))
+        refs = {key: self._ref(c, new) for key, c in {id(c): c for c in containers}.items()}
+        batch.containers.extend(map(refs.__getitem__, map(id, containers)))
         batch.new_containers.extend(new)
-        for field, get, text_only in self._columns:
-            raw = [get(e) for e in events]
+        offset = BOOT_CLOCK.offset_ns
+        for field, get, text_only, timestamp in self._columns:
+            raw = list(map(get, events))
             column = batch.columns.add()
             kind = field.kind
+            if timestamp:
+                column.ints.values.extend(map(offset.__add__, raw))
+                continue
             if text_only:
-                text = field.text
-                column.strings.index.extend([strings(text(v)) for v in raw])
+                column.strings.index.extend(strings.indexes(list(map(field.text, raw))))
                 continue
             if kind is ValueKind.INT:
                 column.ints.values.extend(raw)
             elif kind is ValueKind.STR:
-                column.strings.index.extend([strings(v) for v in raw])
+                column.strings.index.extend(strings.indexes(raw))
             elif kind is ValueKind.BOOL:
                 column.bools.values = bytes(bytearray(map(bool, raw)))
             else:
@@ -168,10 +189,12 @@ class BatchEncoder:
                         flat += (strings(key), strings(value))
                 column.maps.index.extend(flat)
             if field.render is not None:
-                text = field.text
-                column.text.extend([strings(text(v)) for v in raw])
+                column.text.extend(strings.indexes(list(map(field.text, raw))))
         batch.strings.extend(list(strings.index))
         return batch
+
+
+_container = attrgetter("container")
 
 
 # --- client side ---------------------------------------------------------------
@@ -180,7 +203,7 @@ class BatchEncoder:
 _CONTAINER_PATHS = {f.name: f.path for f in (*RUNTIME_FIELDS, *K8S_FIELDS)}
 
 
-class WireSchema:
+class RemoteSchema:
     """The fields and event class a client builds from an agent's ``Schema``.
 
     One per gadget run across every node: the first node's schema decides,
@@ -189,34 +212,45 @@ class WireSchema:
 
     def __init__(self, message: pb.Schema) -> None:
         self.message = message
-        self.gadget = message.gadget
-        self.default_columns = list(message.default_columns)
-        self.json_lists = message.json_lists
+        self.wire = wire = _read_wire(message)
+        self.gadget = wire.gadget
+        self.json_lists = wire.lists
         fields: list[Field] = []
         self.texts: list[dict[Any, str]] = []  # per own field; empty when not rendered
+        self.rendered: list[bool] = []  # per own field: the batch carries its texts
+        # Per own field, what to take from its values: a TIMESTAMP's wall-clock ns less
+        # this host's offset to the wall clock is this host's boot-clock ns.
+        self.shifts: list[int] = []
         slots: list[str] = []
-        for item in message.fields:
-            if item.kind not in _VALUE_KINDS:
-                raise WireError(f"field {item.name!r} has an unknown kind {item.kind}")
+        for item in wire.fields:
+            try:
+                kind = ValueKind.STR if as_text(item) else ValueKind(item.kind)
+            except ValueError:
+                raise WireError(f"field {item.name!r} has an unknown kind {item.kind!r}") from None
+            render = None
             if item.container:
                 path = _CONTAINER_PATHS.get(item.name)
-                if path is None:
+                if path != item.path:
                     raise WireError(f"unknown container field {item.name!r}")
-                render = None
             else:
                 slot = f"_f{len(slots)}"
                 slots.append(slot)
                 path = (slot,)
                 texts: dict[Any, str] = {}
                 self.texts.append(texts)
-                render = texts.__getitem__ if item.rendered else None
+                rendered = item.rendered and not item.json_text
+                self.rendered.append(rendered)
+                self.shifts.append(BOOT_CLOCK.offset_ns if is_timestamp(item) else 0)
+                render = texts.__getitem__ if rendered else None
+            stamp = is_timestamp(item)
             fields.append(
                 Field(
                     item.name,
                     path,
-                    _VALUE_KINDS[item.kind],
+                    kind,
                     item.description,
-                    render=render,
+                    render=BOOT_CLOCK.iso if stamp else render,
+                    json_render=BOOT_CLOCK.quoted if stamp else None,
                     json_text=item.json_text,
                     hidden=item.hidden,
                     width=item.width,
@@ -225,29 +259,74 @@ class WireSchema:
                 )
             )
         self.fields = tuple(fields)
-        self.kinds = [f.kind for f in fields if not container_only(f)]
-        self.rendered = [i.rendered for i in message.fields if not i.container]
-        self.event_class = _client_event_class(message.gadget, slots, self.fields)
+        self.kinds = [f.kind for f in fields if f.path[0] != "container"]
+        # The local events' attribute names (event.comm), to their slots: plain dict keys.
+        names = {
+            item.path[0]: f"_f{index}"
+            for index, item in enumerate(f for f in wire.fields if not f.container)
+            if len(item.path) == 1
+        }
+        self.event_class = _client_event_class(wire.gadget, slots, self.fields, names)
         self._build = _builder(len(slots))
 
+    def default_columns(self, pods: bool) -> list[str]:
+        """The local door's default columns for these fields (with a pod selector or not)."""
+        from espia.cli.columns import default_columns
+
+        return default_columns(self.wire, pods)
+
     def same(self, message: pb.Schema) -> bool:
-        """Whether another node's schema has the same fields (names, kinds, order)."""
-        mine = [(f.name, f.kind, f.container) for f in self.message.fields]
-        return mine == [(f.name, f.kind, f.container) for f in message.fields]
+        """Whether another node's schema has the same fields (names, kinds, paths, order)."""
+
+        def shape(wire: WireSchema) -> list[tuple[str, str, tuple[str, ...], bool, bool]]:
+            return [(f.name, f.kind, f.path, f.rendered, f.json_text) for f in wire.fields]
+
+        return shape(self.wire) == shape(_read_wire(message))
 
     def build(self, containers: list[Container], columns: list[list[Any]]) -> list[Event]:
         return self._build(self.event_class, containers, *columns)
 
 
-def _client_event_class(gadget: str, slots: list[str], fields: tuple[Field, ...]) -> type[Event]:
+def _read_wire(message: pb.Schema) -> WireSchema:
+    try:
+        data = json.loads(message.event_schema)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return WireSchema.from_dict(data)
+    except (ValueError, EspiaError) as exc:
+        raise WireError(f"the agent's event schema cannot be read: {exc}") from None
+
+
+def _client_event_class(
+    gadget: str, slots: list[str], fields: tuple[Field, ...], names: dict[str, str]
+) -> type[Event]:
+    """The events' class: values in slots ``_f0``...; the local events' attribute names
+    (``event.comm``) reach them through `names`, a lookup, never generated code."""
     name = "".join(part.capitalize() for part in gadget.replace("-", " ").split()) + "Event"
+
+    def __getattr__(self: Event, attribute: str) -> Any:  # only when no slot has the name
+        slot = names.get(attribute)
+        if slot is None:
+            raise AttributeError(f"{name!r} object has no attribute {attribute!r}")
+        return getattr(self, slot)
+
     cls: type[Event] = type(
         name,
         (Event,),
-        {"__slots__": tuple(slots), "__module__": "espia.gadgets", "fields": fields},
+        {
+            "__slots__": tuple(slots),
+            "__module__": "espia.gadgets",
+            "__getattr__": __getattr__,
+            "fields": fields,
+            "node": property(_node, doc="The node the event happened on (K8S.NODE)."),
+        },
     )
     cls._getters = tuple((field, attrgetter(".".join(field.path))) for field in fields)
     return cls
+
+
+def _node(event: Event) -> str:
+    return event.container.k8s.node
 
 
 def _builder(count: int) -> Callable[..., list[Event]]:
@@ -272,7 +351,7 @@ def _builder(count: int) -> Callable[..., list[Event]]:
 class StreamDecoder:
     """One node's batches back into events."""
 
-    def __init__(self, schema: WireSchema, node: str) -> None:
+    def __init__(self, schema: RemoteSchema, node: str) -> None:
         self.schema = schema
         # Events of containers this node's agent does not know: still on that node.
         self._unknown = Container(id="", name="", runtime="", k8s=K8sMeta(node=node))
@@ -289,27 +368,32 @@ class StreamDecoder:
         if len(batch.columns) != len(schema.kinds) or len(batch.containers) != count:
             raise WireError(f"batch {batch.seq} does not match the schema")
         try:
-            containers = [self._containers[ref] for ref in batch.containers]
+            containers = list(map(self._containers.__getitem__, batch.containers))
             columns = [
-                self._column(column, kind, strings, count)
-                for column, kind in zip(batch.columns, schema.kinds, strict=True)
+                self._column(column, kind, strings, count, shift)
+                for column, kind, shift in zip(
+                    batch.columns, schema.kinds, schema.shifts, strict=True
+                )
             ]
             for column, values, texts, rendered in zip(
                 batch.columns, columns, schema.texts, schema.rendered, strict=True
             ):
                 if rendered:
-                    _learn_texts(texts, values, (strings[i] for i in column.text))
+                    _learn_texts(texts, values, list(map(strings.__getitem__, column.text)))
         except (IndexError, KeyError, ValueError) as exc:
             raise WireError(f"batch {batch.seq} is malformed: {exc}") from exc
         return schema.build(containers, columns)
 
     @staticmethod
-    def _column(column: pb.Column, kind: ValueKind, strings: list[str], count: int) -> list[Any]:
+    def _column(
+        column: pb.Column, kind: ValueKind, strings: list[str], count: int, shift: int
+    ) -> list[Any]:
         values: list[Any]
         if kind is ValueKind.INT:
-            values = list(column.ints.values)
+            ints = column.ints.values
+            values = list(map((-shift).__add__, ints)) if shift else list(ints)
         elif kind is ValueKind.STR:
-            values = [strings[i] for i in column.strings.index]
+            values = list(map(strings.__getitem__, column.strings.index))
         elif kind is ValueKind.BOOL:
             values = [bool(b) for b in column.bools.values]
         else:
@@ -328,9 +412,8 @@ class StreamDecoder:
         return values
 
 
-def _learn_texts(texts: dict[Any, str], values: list[Any], rendered: Iterable[str]) -> None:
+def _learn_texts(texts: dict[Any, str], values: list[Any], rendered: list[str]) -> None:
     """Records each value's text; the events of this batch are printed before the next one."""
     if len(texts) > TEXT_LIMIT:
         texts.clear()
-    for value, text in zip(values, rendered, strict=True):
-        texts[value] = text
+    texts.update(zip(values, rendered, strict=True))

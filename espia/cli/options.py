@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from espia.cli.params import param_values
+from espia.cli.parser import OPTION_PREFIX
 from espia.containers.selector import ContainerSelector
 from espia.engine.containers import ContainerSources
 from espia.engine.source import RunOptions
@@ -23,8 +25,24 @@ def container_sources(args: Any) -> ContainerSources:
     )
 
 
+def gadget_params(args: Any) -> dict[str, object]:
+    """The gadget's own flags (gadget.yaml `options:`) that were given, by option name."""
+    return {
+        name.removeprefix(OPTION_PREFIX): value
+        for name, value in vars(args).items()
+        if name.startswith(OPTION_PREFIX) and value is not None
+    }
+
+
+def all_params(args: Any, params: Mapping[str, object] | None = None) -> dict[str, object]:
+    """The gadget's parameters (--param, their named flags), its own flags, and `params`
+    (what the door adds: an interval), by name: what both doors hand the engine."""
+    return {**param_values(args), **gadget_params(args), **(params or {})}
+
+
 def run_options(args: Any, params: Mapping[str, object] | None = None) -> RunOptions:
-    """The gadget flags (-F -t --buffer-size -c -n -p -l -A --host) as RunOptions."""
+    """The gadget flags (-F -t --buffer-size -c -n -p -l -A --host, the gadget's
+    parameters) as RunOptions."""
     selector = ContainerSelector.from_flags(
         containername=args.containername,
         namespace=args.namespace,
@@ -38,6 +56,6 @@ def run_options(args: Any, params: Mapping[str, object] | None = None) -> RunOpt
         timeout=getattr(args, "timeout", 0.0),
         buffer_size=getattr(args, "buffer_size", None),
         selector=selector,
-        params=dict(params or {}),
+        params=all_params(args, params),
         exclude_self=True,
     )

@@ -94,6 +94,8 @@ class ContainerCollection:
         # Namespaces the kernel tied to a container id whose metadata we lack.
         self._waiting: dict[str, list[tuple[int, int]]] = {}
         self._hints: dict[int, tuple[str, str]] = {}
+        # Runtimes not watched whose containers were shown by id (said once each).
+        self._unwatched: set[str] = set()
         # mntns -> (boot ns when it changed hands, the container that had it before)
         self.recycled: dict[int, tuple[int, Container]] = {}
         self._listeners: list[Listener] = []
@@ -200,16 +202,32 @@ class ContainerCollection:
                 self._classify(kind, namespace, self.host)
                 return self.host
             runtime, container_id = hint
-            log.warning(
-                "container %s: no %s metadata (its runtime is not watched, or it ended at once)",
-                container_id[:12],
-                runtime or "runtime",
-            )
+            self._warn_unnamed(runtime, container_id)
             stub = self._stamped(
                 Container(id=container_id, name=container_id[:12], runtime=runtime)
             )
             self._classify(kind, namespace, stub)
             return stub
+
+    def _warn_unnamed(self, runtime: str, container_id: str) -> None:
+        """Says why a container is shown by id: once per runtime that is not watched (each
+        of its containers would say the same), else once per container (it ended at once)."""
+        if runtime and runtime not in {r.name for r in self.runtimes}:
+            if runtime not in self._unwatched:
+                self._unwatched.add(runtime)
+                log.warning(
+                    "containers of %s are shown by id: %s's API does not answer here "
+                    "(give its socket with --runtime-socket %s=PATH)",
+                    runtime,
+                    runtime,
+                    runtime,
+                )
+            return
+        log.warning(
+            "container %s: no %s metadata (it ended at once)",
+            container_id[:12],
+            runtime or "runtime",
+        )
 
     # --- updates -------------------------------------------------------------
 

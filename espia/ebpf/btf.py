@@ -177,6 +177,11 @@ class Btf:
                 leaves.append(self._leaf(full, offset, member_type, typedefs, resolved))
         return leaves
 
+    def leaf(self, name: str, type_id: int) -> Leaf:
+        """What a variable of type `type_id` holds, as a leaf at offset 0 (a parameter)."""
+        typedefs, resolved = self._strip(type_id)
+        return self._leaf(name, 0, type_id, typedefs, resolved)
+
     def _strip(self, type_id: int) -> tuple[tuple[str, ...], int]:
         """Follows typedefs and qualifiers, collecting the typedef names."""
         names: list[str] = []

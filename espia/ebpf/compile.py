@@ -59,12 +59,10 @@ def vmlinux_header(directory: Path) -> Path:
     return header
 
 
-def compile_program(source: Path, output: Path, vmlinux_dir: Path) -> Path:
-    """Compiles `source` into `output`; a BuildError carries the compiler's message."""
-    header = vmlinux_header(vmlinux_dir)
+def clang_flags(header_dir: Path) -> list[str]:
+    """The compiler's flags for a gadget (vmlinux.h in `header_dir`)."""
     arch = _ARCH.get(platform.machine(), platform.machine())
-    command = [
-        _tool("clang", "clang"),
+    return [
         "-g",
         "-O2",
         "-target",
@@ -73,18 +71,30 @@ def compile_program(source: Path, output: Path, vmlinux_dir: Path) -> Path:
         "-Wall",
         "-Wno-unused-function",
         "-I",
-        str(header.parent),
+        str(header_dir),
         "-I",
         str(INCLUDE_DIR),
-        "-c",
-        str(source),
-        "-o",
-        str(output),
     ]
+
+
+def clang_command(source: Path, output: Path, header_dir: Path) -> list[str]:
+    """The compiler's command line for `source`."""
+    clang = _tool("clang", "clang")
+    return [clang, *clang_flags(header_dir), "-c", str(source), "-o", str(output)]
+
+
+def run_clang(command: list[str], source: Path) -> None:
+    """Runs `command`; a BuildError carries the compiler's message."""
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode:
         message = result.stderr.strip() or f"clang exited with {result.returncode}"
         raise BuildError(f"compile {source}:\n{message}")
+
+
+def compile_program(source: Path, output: Path, vmlinux_dir: Path) -> Path:
+    """Compiles `source` into `output`; a BuildError carries the compiler's message."""
+    header = vmlinux_header(vmlinux_dir)
+    run_clang(clang_command(source, output, header.parent), source)
     return output
 
 

@@ -26,6 +26,27 @@ def _string(table: bytes, offset: int) -> str:
     return table[offset : table.index(b"\0", offset)].decode("ascii", "replace")
 
 
+def section(data: bytes, wanted: str) -> bytes | None:
+    """The contents of the section called `wanted` of the ELF object `data`, or None.
+
+    Raises LoadError for data that is not a 64-bit little-endian ELF object.
+    """
+    if data[:4] != b"\x7fELF" or data[4:5] != b"\2" or data[5:6] != b"\1":
+        raise LoadError("not a 64-bit little-endian ELF object")
+    try:
+        shoff = struct.unpack_from("<Q", data, 0x28)[0]
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+        headers = [_SECTION.unpack_from(data, shoff + i * shentsize) for i in range(shnum)]
+        names = headers[shstrndx]
+        for header in headers:
+            offset, size = header[4], header[5]
+            if _string(data, names[4] + header[0]) == wanted and offset + size <= len(data):
+                return data[offset : offset + size]
+    except (struct.error, IndexError, ValueError) as exc:
+        raise LoadError(f"malformed ELF object ({exc})") from exc
+    return None
+
+
 def code_references(path: Path) -> set[str]:
     """The names of the symbols the executable sections of the object at `path` refer to."""
     data = path.read_bytes()

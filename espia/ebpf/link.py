@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import struct
 
 from espia.ebpf import _libbpf, features
@@ -76,9 +75,9 @@ _NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
 
 def perf_event_open_cpu_clock(cpu: int, frequency: int) -> int:
     """A software cpu-clock event sampling every task on `cpu` `frequency` times a second."""
-    number = _NR_PERF_EVENT_OPEN.get(platform.machine())
+    number = _NR_PERF_EVENT_OPEN.get(os.uname().machine)
     if number is None:
-        raise NotSupportedError("perf_event_open", f"perf events on {platform.machine()}")
+        raise NotSupportedError("perf_event_open", f"perf events on {os.uname().machine}")
     attr = struct.pack(
         "<IIQQQQQ",
         PERF_TYPE_SOFTWARE,

@@ -13,6 +13,8 @@ import mmap
 from espia.ebpf import _libbpf
 from espia.errors import KernelError
 
+BPF_NOEXIST = 1  # bpf_map_update_elem: only if the key is not there yet
+
 
 class Map:
     """One map of an object: its definition before load, its fd after."""
@@ -22,6 +24,9 @@ class Map:
         lib = _libbpf.lib()
         self.name: str = lib.bpf_map__name(handle).decode()
         self.value_size: int = lib.bpf_map__value_size(handle)
+        self.key_size: int = lib.bpf_map__key_size(handle)
+        # BPF_MAP_TYPE_*: BPF_MAP_TYPE_RINGBUF (27) sizes max_entries in bytes.
+        self.type: int = lib.bpf_map__type(handle)
 
     @property
     def fd(self) -> int:
@@ -58,6 +63,14 @@ class Map:
         if err:
             raise KernelError(f"update map {self.name}: {_libbpf.strerror(ctypes.get_errno())}")
 
+    def insert(self, key: bytes, value: bytes) -> bool:
+        """Adds `key` unless it is there already (then False: what is there stays)."""
+        if _libbpf.lib().bpf_map_update_elem(self.fd, key, value, BPF_NOEXIST) == 0:
+            return True
+        if ctypes.get_errno() == errno_names.EEXIST:
+            return False
+        raise KernelError(f"update map {self.name}: {_libbpf.strerror(ctypes.get_errno())}")
+
     def delete(self, key: bytes) -> bool:
         """Removes `key`; False if it was not there."""
         if _libbpf.lib().bpf_map_delete_elem(self.fd, key) == 0:
@@ -65,3 +78,37 @@ class Map:
         if ctypes.get_errno() == errno_names.ENOENT:
             return False
         raise KernelError(f"delete from map {self.name}: {_libbpf.strerror(ctypes.get_errno())}")
+
+    def take_all(self) -> list[tuple[bytes, bytes]]:
+        """Every (key, value) of a hash map, removed as it is read (lookup_and_delete_batch).
+
+        Meant for a map no program is writing to at that moment (see
+        espia.engine.interval): on a live map, an update racing with the
+        delete could be lost.  The buffers hold the whole map, so a batch
+        never stops short of a bucket (ENOSPC).
+        """
+        lib = _libbpf.lib()
+        capacity = self.max_entries
+        keys = ctypes.create_string_buffer(capacity * self.key_size)
+        values = ctypes.create_string_buffer(capacity * self.value_size)
+        cursor, following = ctypes.c_uint32(), ctypes.c_uint32()
+        taken: list[tuple[bytes, bytes]] = []
+        first = True
+        while True:
+            count = ctypes.c_uint32(capacity)
+            start = None if first else ctypes.byref(cursor)
+            err = lib.bpf_map_lookup_and_delete_batch(
+                self.fd, start, ctypes.byref(following), keys, values, ctypes.byref(count), None
+            )
+            code = ctypes.get_errno() if err else 0
+            if err and code != errno_names.ENOENT:
+                raise KernelError(f"read and empty map {self.name}: {_libbpf.strerror(code)}")
+            raw_keys, raw_values = keys.raw, values.raw
+            ks, vs = self.key_size, self.value_size
+            taken += [
+                (raw_keys[i * ks : (i + 1) * ks], raw_values[i * vs : (i + 1) * vs])
+                for i in range(count.value)
+            ]
+            if err:
+                return taken
+            cursor.value, first = following.value, False

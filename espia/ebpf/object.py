@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import re
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +20,14 @@ from types import TracebackType
 
 from espia.ebpf import _libbpf
 from espia.ebpf.btf import Btf
+from espia.ebpf.btf_check import check_btf
+from espia.ebpf.core_btf import core_btf_for
+from espia.ebpf.elf import section
 from espia.ebpf.maps import Map
 from espia.errors import LoadError, NotSupportedError, PrivilegeError
+
+# SEC() names that give a program's kind and no hook (libbpf's spelling).
+_KIND_ONLY_SECTIONS = {"tracepoint", "tp", "raw_tracepoint", "raw_tp"}
 
 
 class Program:
@@ -46,9 +53,21 @@ class Program:
         _libbpf.lib().bpf_program__set_autoload(self._handle, value)
 
     @property
+    def hooked(self) -> bool:
+        """Whether its SEC() name says where to attach it.  One that names only a
+        kind (``SEC("tracepoint")``) is reached by tail calls from the others:
+        loaded, never attached."""
+        return self.section not in _KIND_ONLY_SECTIONS
+
+    @property
     def type(self) -> int:
         """The BPF_PROG_TYPE_* of the program (from its SEC() name)."""
         return int(_libbpf.lib().bpf_program__type(self._handle))
+
+    @property
+    def fd(self) -> int:
+        """The loaded program's descriptor (negative before load or if it did not load)."""
+        return int(_libbpf.lib().bpf_program__fd(self._handle))
 
 
 class GlobalData:
@@ -114,12 +133,24 @@ class BpfObject:
         self._mmaps: list[mmap.mmap] = []
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> BpfObject:
-        """Parses the ELF object at `path`; nothing reaches the kernel yet."""
+    def open(cls, path: str | os.PathLike[str], trusted: bool = False) -> BpfObject:
+        """Parses the ELF object at `path`; nothing reaches the kernel yet.
+
+        Unless `trusted` (built from espia's own tree), its BTF is checked
+        first (espia.ebpf.btf_check): some 10-25 ms that espia's own gadgets
+        skip at start-up.  A trusted object is relocated against the part of
+        the kernel BTF cut for it at build time, if there is one
+        (espia.ebpf.core_btf).
+        """
         path = Path(path)
+        if not trusted:
+            _check_btf(path)
         lib = _libbpf.lib()
         _libbpf.log.take()
-        handle = lib.bpf_object__open_file(os.fsencode(path), None)
+        # A shipped object's own cut of this kernel's BTF, where make left one.
+        core_btf = core_btf_for(path) if trusted else None
+        options = _libbpf.OpenOptions(os.fsencode(core_btf) if core_btf else None)
+        handle = lib.bpf_object__open_file(os.fsencode(path), ctypes.byref(options))
         if not handle:
             errno = _libbpf.last_errno()
             detail = _libbpf.log.take()
@@ -209,6 +240,54 @@ def _load_error(path: Path, err: int, log: list[str]) -> Exception:
         return NotSupportedError(
             "BTF", f"load {path.name}: the kernel has no BTF (needs CONFIG_DEBUG_INFO_BTF=y)"
         )
+    refused = _verifier_summary(joined)
+    if refused:
+        return LoadError(f"load {path.name}: {refused}", log)
     summary = [line for line in log if line.startswith("libbpf:")]
     cause = (summary[-1].removeprefix("libbpf: ") if summary else _libbpf.strerror(code)).strip()
     return LoadError(f"load {path.name}: {cause}", log)
+
+
+def _check_btf(path: Path) -> None:
+    """The object's BTF checked before libbpf reads it (espia.ebpf.btf_check says why)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"open {path}: {exc.strerror}") from exc
+    try:
+        raw = section(data, ".BTF")
+    except LoadError as exc:
+        raise LoadError(f"open {path}: {exc}") from exc
+    if raw is None:
+        raise LoadError(f"open {path}: no BTF (build it with clang -g)")
+    check_btf(raw, str(path))
+
+
+_VERIFIER_LOG = re.compile(
+    r"prog '([^']*)': -- BEGIN PROG LOAD LOG --\n(.*?)\n-- END PROG LOAD LOG --", re.S
+)
+# Lines the verifier ends with that say how far it got, not what went wrong.
+_VERIFIER_TALLIES = ("processed ", "verification time", "stack depth", "max_states_per_insn")
+
+
+def _verifier_summary(log: str) -> str:
+    """What matters of the verifier's log of the program it refused: its complaint, the
+    source line and the instruction where it stopped (the whole log is in LoadError.log)."""
+    found = _VERIFIER_LOG.search(log)
+    if found is None:
+        return ""
+    program, text = found.groups()
+    lines = [line for line in text.splitlines() if line.strip()]
+    while lines and lines[-1].startswith(_VERIFIER_TALLIES):
+        lines.pop()
+    if not lines:
+        return ""
+    complaint, before = lines[-1], lines[:-1]
+    where = next((line for line in reversed(before) if line.startswith("; ")), "")
+    out = [f"the verifier refused program {program}: {complaint}"]
+    if where:
+        source, _, place = where.removeprefix("; ").rpartition(" @ ")
+        out.append(f"at {place}: {source.strip()}" if place else where)
+    if before and not before[-1].startswith("; "):
+        out.append(before[-1])
+    return "\n".join(out)

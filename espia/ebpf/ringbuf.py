@@ -22,7 +22,6 @@ import contextlib
 import mmap
 import os
 import select
-import struct
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -36,7 +35,6 @@ _HEADER = 8
 _LENGTH = ~(_BUSY | _DISCARD) & 0xFFFFFFFF
 # Records between two publications of the consumer position.
 _PUBLISH = 64
-_u32 = struct.Struct("<I").unpack_from
 
 # A record decoder: (buffer, offset of the record's data, its length) -> value.
 # It runs while the record is still in the ring: it must copy what it keeps.
@@ -65,6 +63,9 @@ class RingBuffer:
             raise KernelError(f"map ring buffer: {exc.strerror}") from exc
         self._consumer = memoryview(self._consumer_map).cast("Q")
         self._producer = memoryview(self._data)[:8].cast("Q")
+        # The records' headers, read in place: 32-bit words in the machine's byte
+        # order, as the kernel writes them.
+        self._words = memoryview(self._data).cast("I")
         self._epoll = select.epoll()
         self._epoll.register(map_fd, select.EPOLLIN)
         # wake() makes wait() return early: for a reader with more than records to mind.
@@ -96,9 +97,15 @@ class RingBuffer:
         Zero-copy: `decode` sees the record in place.  The consumer position
         is published every `_PUBLISH` records, so the kernel can reuse the
         space while we are still working through a large backlog.
+
+        This loop runs once per record at up to a million records a second,
+        so it is kept to the few operations a record needs: a header is read
+        as one item of a 32-bit view of the ring (no struct call), and the
+        publication is due when a countdown, not a modulo, reaches zero.
         """
         consumer = self._consumer
         data = self._data
+        words = self._words
         page = self._page
         base = page + _HEADER
         mask = self._mask
@@ -106,6 +113,7 @@ class RingBuffer:
         cons = consumer[0]
         prod = self._producer[0]
         count = 0
+        due = _PUBLISH
         append = out.append
         while count < limit:
             if cons >= prod:
@@ -114,7 +122,7 @@ class RingBuffer:
                 if cons >= prod:
                     break
             offset = base + (cons & mask)
-            header = _u32(data, offset - _HEADER)[0]
+            header = words[(offset - _HEADER) >> 2]
             if header & _BUSY:
                 break
             length = header & _LENGTH
@@ -126,8 +134,10 @@ class RingBuffer:
                     append(decode(whole, 0, length))
             cons += (length + _HEADER + 7) & ~7
             count += 1
-            if not count % _PUBLISH:
+            due -= 1
+            if not due:
                 consumer[0] = cons
+                due = _PUBLISH
         consumer[0] = cons
         return count
 
@@ -138,5 +148,6 @@ class RingBuffer:
         os.close(self._wakeup)
         self._consumer.release()
         self._producer.release()
+        self._words.release()
         self._consumer_map.close()
         self._data.close()

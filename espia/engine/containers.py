@@ -22,6 +22,7 @@ from espia.containers.collection import TRACKER_BUFFER, TRACKER_DIR, ContainerCo
 from espia.containers.model import this_node
 from espia.containers.runtimes import Runtime, detect
 from espia.ebpf import features
+from espia.engine.background import Background
 from espia.engine.tracer import RingBufferTracer
 from espia.errors import RuntimeUnavailable
 from espia.gadget.spec import GadgetSpec
@@ -52,15 +53,34 @@ class ContainerService:
         self._reading = threading.Lock()
 
     def acquire(self, kernel: bool) -> ContainerCollection:
-        """The collection, started if it is not; with `kernel`, also fed by the tracker."""
+        """The collection, started if it is not; with `kernel`, also fed by the tracker.
+
+        Starting both, the tracker is loaded (the kernel's verifier: CPU in
+        the kernel, the GIL released) while the runtimes are asked for their
+        containers (sockets, gRPC), in a second thread: each start-up pays
+        for the longer of the two, not for both.
+        """
         with self._lock:
-            if self._collection is None:
-                # With the tracker to come, /proc is read once, after it is attached.
-                self._collection = self._start_collection(scan_proc=not kernel)
+            loading: Background[RingBufferTracer] | None = None
+            if kernel and self._tracker is None:
+                loading = Background(self._load_tracker, "espia-load-tracker", _close)
+            try:
+                if self._collection is None:
+                    # With the tracker to come, /proc is read once, after it is attached.
+                    self._collection = self._start_collection(scan_proc=not kernel)
+            except BaseException:
+                if loading is not None:
+                    loading.discard()
+                raise
             self._users += 1
             try:
-                if kernel and self._tracker is None:
-                    self._start_tracker(self._collection)
+                tracker = loading.result() if loading is not None else None
+            except BaseException:  # the load failed (result() cleans up after a Ctrl-C)
+                self._release()
+                raise
+            try:
+                if tracker is not None:
+                    self._follow_tracker(self._collection, tracker)
             except BaseException:
                 self._release()
                 raise
@@ -83,11 +103,20 @@ class ContainerService:
             if tracker is not None:
                 tracker.close()
 
-    def _start_tracker(self, collection: ContainerCollection) -> None:
+    @staticmethod
+    def _load_tracker() -> RingBufferTracer:
+        """The tracker, loaded and attached (closed again if that fails)."""
         tracker = RingBufferTracer(GadgetSpec.from_folder(TRACKER_DIR), TRACKER_BUFFER)
         try:
             tracker.prepare()
             tracker.start(KernelConfig())
+        except BaseException:
+            tracker.close()
+            raise
+        return tracker
+
+    def _follow_tracker(self, collection: ContainerCollection, tracker: RingBufferTracer) -> None:
+        try:
             collection.follow_kernel(lambda: self._read(tracker), features.cgroup2_root())
         except BaseException:
             tracker.close()
@@ -141,3 +170,7 @@ def _first(
 ) -> Callable[[], Runtime]:
     """A retry of runtime `name` alone (for ContainerCollection.connect_later)."""
     return lambda: connect([name])[0]
+
+
+def _close(tracker: RingBufferTracer) -> None:
+    tracker.close()

@@ -3,6 +3,8 @@
 Between opening an object and loading it, and by naming convention only (no
 per-gadget code):
 
+- the gadget's parameters (``GADGET_PARAM``): the values given, already
+  checked and encoded (espia.gadget.params);
 - in-kernel filters: ``gadget_filter_<name>`` rodata, and its
   ``gadget_filter_by_<name>`` flag (filter.bpf.h);
 - ``GADGET_HELPER(helper)``: whether this kernel lets the program call it;
@@ -15,6 +17,8 @@ After load, each map a stage asked for is handed to it (`KernelConfig.maps`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from espia.ebpf import features
 from espia.ebpf.object import BpfObject, GlobalData
 from espia.errors import NotSupportedError
@@ -25,10 +29,15 @@ FALLBACK_PREFIX = "gadget_fallback__"
 _TRACEPOINT_SECTIONS = ("tracepoint/", "tp/")
 
 
-def configure(obj: BpfObject, kernel: KernelConfig, title: str) -> None:
-    """Writes `kernel` into the opened `obj` (see the module); `title` names the gadget."""
+def configure(
+    obj: BpfObject, kernel: KernelConfig, title: str, params: Mapping[str, bytes] | None = None
+) -> None:
+    """Writes `kernel` and the `params` values into the opened `obj` (see the module);
+    `title` names the gadget."""
     rodata = obj.data(".rodata")
     if rodata is not None:
+        for name, value in (params or {}).items():
+            rodata.write(name, value)
         _filters(rodata, kernel)
         _helpers(obj, rodata, kernel)
     _tracepoints(obj, title)
@@ -86,7 +95,7 @@ def _tracepoints(obj: BpfObject, title: str) -> None:
         if hook and not features.tracepoint_exists(*hook):
             program.autoload = False
             missing.append("/".join(hook))
-    if missing and not any(p.autoload for p in obj.programs):
+    if missing and not any(p.autoload and p.hooked for p in obj.programs):
         raise NotSupportedError(
             missing[0], f"run {title}: this kernel has none of its hooks ({', '.join(missing)})"
         )

@@ -25,6 +25,7 @@ from typing import NamedTuple, Protocol
 from espia.containers.collection import ContainerCollection
 from espia.containers.fields import K8S_FIELDS, RUNTIME_FIELDS
 from espia.containers.model import Container
+from espia.engine.background import Background
 from espia.engine.containers import ContainerService, ContainerSources
 from espia.engine.pipeline import Pipeline
 from espia.engine.source import Batch, DataSource, RunOptions
@@ -89,16 +90,23 @@ class GadgetRun(Protocol):
         ...
 
 
+# A gadget of the catalog, or one already opened from a user's path (espia.gadget.local).
+Gadget = GadgetRef | GadgetSpec
+
+
 class Runtime(Protocol):
     """Runs gadgets (see the module)."""
 
-    def run(self, gadget: GadgetRef, options: RunOptions) -> GadgetRun:
+    def run(self, gadget: Gadget, options: RunOptions) -> GadgetRun:
         """Prepares `gadget` (bad options fail here); nothing runs until `start()`."""
         ...
 
 
-def find_gadget(gadget: GadgetRef) -> GadgetSpec:
-    """A gadget of the catalog, or one of espia's own outside it (list-containers)."""
+def find_gadget(gadget: Gadget) -> GadgetSpec:
+    """A gadget of the catalog, or one of espia's own outside it (list-containers), or
+    the user's gadget already opened."""
+    if isinstance(gadget, GadgetSpec):
+        return gadget
     if gadget.category in CATEGORIES:
         return builtin(gadget.category, gadget.name)
     folder = BUILTIN_DIR / f"{gadget.category}_{gadget.name}"
@@ -107,14 +115,34 @@ def find_gadget(gadget: GadgetRef) -> GadgetSpec:
     return GadgetSpec.from_folder(folder)
 
 
+def refuse_unused(spec: GadgetSpec, options: RunOptions) -> None:
+    """An option the gadget would ignore is refused: the user meant something by it."""
+    if spec.data_source and options.buffer_size is not None:
+        raise UsageError(
+            f"{spec.title} reads its data in user space: it has no ring buffer "
+            "for a buffer size (--buffer-size) to size"
+        )
+    if spec.kind == "interval" and options.buffer_size is not None:
+        raise UsageError(
+            f"{spec.title} counts in kernel maps: it has no ring buffer (--buffer-size) to size"
+        )
+    if spec.category == "snapshot" and options.timeout:
+        raise UsageError(
+            f"{spec.title} is taken once and ends at once: a timeout (-t) does not apply"
+        )
+
+
 class LocalRuntime:
     """Runs gadgets on this host; its gadgets share one container service."""
 
     def __init__(self, containers: ContainerSources | None = None) -> None:
         self.containers = ContainerService(containers or ContainerSources())
 
-    def run(self, gadget: GadgetRef, options: RunOptions) -> LocalGadgetRun:
-        return LocalGadgetRun(self, find_gadget(gadget), options.validated())
+    def run(self, gadget: Gadget, options: RunOptions) -> LocalGadgetRun:
+        spec = find_gadget(gadget)
+        options = options.validated()
+        refuse_unused(spec, options)
+        return LocalGadgetRun(self, spec, options)
 
 
 _shared: dict[ContainerSources, LocalRuntime] = {}
@@ -141,11 +169,25 @@ class LocalGadgetRun:
         self._collection: ContainerCollection | None = None
         self._pipeline = Pipeline(())
         self._started = False
-        self.source: DataSource = (
-            UserSource(spec, options.params, self._containers)
-            if spec.data_source
-            else RingBufferTracer(spec, options.buffer_size)
-        )
+        self.source: DataSource
+        if spec.data_source:
+            self.source = UserSource(spec, options.params, self._containers)
+        elif spec.sampler:
+            from espia.engine.sampler import StackSampler  # symbolization: profiles only
+
+            self.source = StackSampler(spec, dict(options.params), options.buffer_size)
+        elif spec.kind == "interval":
+            if options.buffer_size is not None:
+                raise UsageError(
+                    f"{spec.title} has no ring buffer (--buffer-size): it counts in kernel maps"
+                )
+            from espia.engine.interval import IntervalSource
+
+            self.source = IntervalSource(spec, options.params)
+        else:
+            self.source = RingBufferTracer(
+                spec, options.buffer_size, options.params, options.gather
+            )
         self._stack.callback(self.source.close)
         try:
             self.event_schema: EventSchema = self.source.prepare(CONTAINER_FIELDS)
@@ -215,21 +257,43 @@ class LocalGadgetRun:
         self._started = True
         try:
             self.source.require_privileges()  # the gadget's own needs are reported first
-            self._pipeline = Pipeline(self._stages())
             kernel = KernelConfig(
                 dict(self._kernel_filters), without_helpers=self.options.without_helpers
             )
             if self.options.exclude_self:
                 kernel.filters["not_pid"] = os.getpid()
-            self._pipeline.contribute(kernel)
+            key = self.event_schema.join_key()
+            kernel.filters.update(
+                ContainerSelection.kernel_filters(self.options.selector, key[0] if key else "")
+            )
             # Unloaded before the containers it used are let go (close runs in reverse).
             self._stack.callback(self.source.close)
+            # The verifier works (in the kernel, the GIL released) while the
+            # containers are listed: start-up pays for the longer of the two.
+            loading = Background(lambda: self.source.load(kernel), f"espia-load-{self.spec.name}")
+            try:
+                self._pipeline = Pipeline(self._stages())
+                self._pipeline.contribute(kernel)
+            except BaseException:
+                loading.discard()  # closed with the source; the stages' error is the one shown
+                raise
+            loading.result()
             self.source.start(kernel)
             self._pipeline.start()
             self._stack.callback(self._pipeline.stop)
+            self._say_if_nothing_selected()
         except BaseException:
             self.close()
             raise
+
+    def _say_if_nothing_selected(self) -> None:
+        """A selector that matches no container would show nothing and say nothing: say it
+        (once, at start; the run goes on, as a matching container may start later)."""
+        selector = self.options.selector
+        if not selector.active:
+            return
+        if not any(selector.selects(c) for c in self._containers().containers()):
+            log.warning("%s", selector.nothing_selected())
 
     def _wake(self, kind: str, namespace: int, container: Container | None) -> None:
         self.source.wake()

@@ -52,10 +52,28 @@ def parse_size(text: str | int) -> int:
         raise UsageError(f"size {text!r} is not a size (e.g. 16M)") from None
 
 
+# A ring buffer's size is the map's 32-bit max_entries, and a power of two: 2 GiB at most.
+MAX_BUFFER_SIZE = 1 << 31
+
+
+def size_text(size: int) -> str:
+    """ "2G", "64K", or the bytes where no unit divides them."""
+    for suffix, factor in sorted(_SUFFIXES.items(), key=lambda item: -item[1]):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{suffix.upper()}"
+    return str(size)
+
+
 def validate_buffer_size(size: int) -> int:
+    """`size`, or a UsageError naming the limit it breaks (before anything is loaded)."""
     if size < mmap.PAGESIZE or size & (size - 1):
         raise UsageError(
             f"buffer size {size}: must be a power of two of at least {mmap.PAGESIZE} bytes"
+        )
+    if size > MAX_BUFFER_SIZE:
+        raise UsageError(
+            f"buffer size {size_text(size)}: at most {size_text(MAX_BUFFER_SIZE)} "
+            "(a ring buffer's size is a 32-bit power of two)"
         )
     return size
 
@@ -66,6 +84,11 @@ def validate_timeout(seconds: float) -> float:
     if seconds < 0:
         raise UsageError(f"timeout {seconds!r} is negative; use 0 to run until stopped")
     return float(seconds)
+
+
+# Seconds a caught-up ring reader gathers records after a wake-up, unless a door says
+# otherwise (RunOptions.gather).
+GATHER = 0.002
 
 
 @dataclass(frozen=True)
@@ -83,6 +106,10 @@ class RunOptions:
     without_helpers: tuple[str, ...] = ()
     # Leave out the events of this process (the CLI: its own attaching and /proc reads).
     exclude_self: bool = False
+    # Seconds a caught-up ring reader lets pass after a wake-up before it reads, so that
+    # records come in batches (espia.engine.tracer.RingBufferTracer.batches).  The agent
+    # waits longer: each of its batches is also a gRPC message and the client's decoding.
+    gather: float = GATHER
 
     def validated(self) -> RunOptions:
         """These options, or a UsageError naming the bad one (the API takes any value)."""
@@ -124,8 +151,15 @@ class DataSource(Protocol):
         """Raises PrivilegeError naming the capabilities this source lacks, before any load."""
         ...
 
+    def load(self, kernel: KernelConfig) -> None:
+        """Applies `kernel` and loads, attaching nothing.  It may run in a thread of its
+        own while the stages start (the verifier takes a while); the filters of
+        `kernel` must be final, its maps' users may come until `start()`."""
+        ...
+
     def start(self, kernel: KernelConfig) -> None:
-        """Applies `kernel`, loads, attaches: events are recorded from here on."""
+        """Loads (unless `load()` did), hands the maps over, attaches: events are
+        recorded from here on."""
         ...
 
     def batches(self, deadline: float | None) -> Iterator[Batch]:

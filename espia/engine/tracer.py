@@ -1,7 +1,8 @@
 """The ring-buffer tracer: a program that streams records, decoded as they are read.
 
 Start-up happens in order (open object, configure, load, hand maps to the
-stages, map the ring, attach) and `close()` undoes whatever was done, in
+stages, map the ring, attach, learn the owners of existing sockets if the
+program keeps them: espia.engine.sockets) and `close()` undoes whatever was done, in
 reverse, whatever the path out: normal end, timeout, Ctrl-C, SIGTERM or an
 exception.  Links are file descriptors of this process and nothing is
 pinned, so not even a SIGKILL leaves a program in the kernel.
@@ -14,17 +15,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import replace
 
 from espia.ebpf import features
+from espia.ebpf.btf import Btf
 from espia.ebpf.link import Link, attach
 from espia.ebpf.object import BpfObject
 from espia.ebpf.ringbuf import RingBuffer
 from espia.engine.kernel import configure, hand_over_maps
-from espia.engine.source import Batch, validate_buffer_size
+from espia.engine.sockets import OWNERS_MAP, learn_socket_owners
+from espia.engine.source import GATHER, Batch, validate_buffer_size
 from espia.gadget.event import Event
 from espia.gadget.fields import Field
+from espia.gadget.params import encode_values, find_params
 from espia.gadget.schema import EventSchema, build_schema
 from espia.gadget.spec import GadgetSpec
 from espia.pipeline.decode import make_decoder
@@ -41,9 +46,23 @@ LOST_VARIABLE = "gadget_lost"
 class RingBufferTracer:
     """A gadget's program and its ring buffer.  `prepare`, `start`, iterate, `close`."""
 
-    def __init__(self, spec: GadgetSpec, buffer_size: int | None = None) -> None:
+    # Reads the records' layout from the object's BTF (an interval source reads its
+    # maps' key and value instead: espia.engine.interval).
+    build: Callable[[GadgetSpec, Btf, tuple[Field, ...]], EventSchema] = staticmethod(build_schema)
+
+    def __init__(
+        self,
+        spec: GadgetSpec,
+        buffer_size: int | None = None,
+        params: Mapping[str, object] | None = None,
+        gather: float = GATHER,
+    ) -> None:
         self.spec = spec
         self.buffer_size = buffer_size
+        self.gather = gather  # seconds; see `batches`
+        # The values of the program's GADGET_PARAMs, as given (checked in `prepare`).
+        self.params = dict(params or {})
+        self._param_values: dict[str, bytes] = {}
         self.lost = 0
         self.received = 0
         self._stack = ExitStack()
@@ -53,30 +72,49 @@ class RingBufferTracer:
         self._lost_counter: Callable[[], int] | None = None
         self._object: BpfObject | None = None
         self._schema: EventSchema | None = None
+        # The in-kernel filters loaded with the program (None: not loaded yet).
+        self._loaded_filters: dict[str, int | str] | None = None
 
     def prepare(self, extra_fields: tuple[Field, ...] = ()) -> EventSchema:
         """Opens the object and reads its event struct; nothing is in the kernel yet."""
         features.require_btf()
-        obj = BpfObject.open(self.spec.require_object())
+        obj = BpfObject.open(self.spec.require_object(), trusted=self.spec.object_checked)
         self._stack.callback(obj.close)
         self._object = obj
-        self._schema = build_schema(self.spec, obj.btf, extra_fields)
+        schema = self.build(self.spec, obj.btf, extra_fields)
+        rodata = obj.data(".rodata")
+        params = find_params(
+            self.spec, obj.btf, rodata.read if rodata else None, self.spec.shown_object
+        )
+        self._param_values = encode_values(params, self.params, self.spec.title)
+        self._schema = replace(schema, params=params)
         self._decode = make_decoder(self._schema)
         return self._schema
 
-    def start(self, kernel: KernelConfig) -> None:
-        """Configures, loads, maps the ring buffer and attaches."""
+    def load(self, kernel: KernelConfig) -> None:
+        """Configures and loads; nothing is attached yet."""
         if self._object is None:
             self.prepare()
-        obj, schema = self._object, self._schema
-        assert obj is not None and schema is not None and schema.tracer is not None
+        obj = self._object
+        assert obj is not None
         self.require_privileges()
         features.tracefs()
-        configure(obj, kernel, self.spec.title)
-        ring_map = obj.map(schema.tracer.map_name)
+        configure(obj, kernel, self.spec.title, self._param_values)
+        ring_map = obj.map(self._ring_map_name())
         if self.buffer_size:
             ring_map.max_entries = validate_buffer_size(self.buffer_size)
         obj.load()
+        self._loaded_filters = dict(kernel.filters)
+
+    def start(self, kernel: KernelConfig) -> None:
+        """Loads (unless `load()` did), maps the ring buffer and attaches."""
+        if self._loaded_filters is None:
+            self.load(kernel)
+        elif kernel.filters != self._loaded_filters:
+            raise RuntimeError(f"{self.spec.title}: filters changed after its program loaded")
+        obj = self._object
+        assert obj is not None
+        ring_map = obj.map(self._ring_map_name())
         bss = obj.data(".bss")
         if bss is not None and LOST_VARIABLE in bss:
             self._lost_counter = bss.counter(LOST_VARIABLE)
@@ -84,9 +122,22 @@ class RingBufferTracer:
         self._ring = RingBuffer(ring_map.fd, ring_map.max_entries)
         self._stack.callback(self._ring.close)
         self._stack.callback(self._detach)
+        self._attach(obj)
+
+    def _ring_map_name(self) -> str:
+        """The ring buffer the records come through (the GADGET_TRACER marker's)."""
+        assert self._schema is not None and self._schema.tracer is not None
+        return self._schema.tracer.map_name
+
+    def _attach(self, obj: BpfObject) -> None:
+        """Attaches each program where its SEC() name says."""
         for program in obj.programs:
-            if program.autoload:
+            if program.autoload and program.hooked:
                 self._links.append(attach(program))
+        owners = obj.maps.get(OWNERS_MAP)
+        if owners is not None:
+            # Attached first: a socket that appears from now on is the program's to learn.
+            learn_socket_owners(owners)
 
     def require_privileges(self) -> None:
         """Raises PrivilegeError naming the capabilities this gadget lacks, before any load."""
@@ -134,8 +185,19 @@ class RingBufferTracer:
         return events, self._new_losses()
 
     def batches(self, deadline: float | None) -> Iterator[Batch]:
+        """The records as they come, in batches of up to BATCH.
+
+        Once the reader has caught up, the kernel wakes it for the next record,
+        and a batch of one record costs its wake-up, each stage's call and the
+        output's write(2): at 100,000 records/s, in small batches, that was more
+        than the records themselves.  So after a wake-up the reader lets `gather`
+        pass before it reads (the records since then wait in the ring, and the
+        kernel sends no further wake-up meanwhile); behind, with a full batch just
+        read, it reads on at once.
+        """
         assert self._ring is not None
         ring = self._ring
+        behind = False
         while not self._stopping.is_set():
             wait = IDLE_WAKEUP
             if deadline is not None:
@@ -144,7 +206,13 @@ class RingBufferTracer:
                     break
                 wait = min(wait, remaining)
             # A quiet wake-up is an empty batch: the stages still run on it.
-            events = self._read() if ring.wait(wait) else []
+            events: list[Event] = []
+            if ring.wait(wait):
+                if not behind:
+                    self._stopping.wait(self.gather)
+                before = self.received
+                events = self._read()
+                behind = self.received - before >= BATCH
             yield Batch(events, self._new_losses())
         # What the kernel sent before we detached is still ours to show.
         self._detach()

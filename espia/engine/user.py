@@ -13,7 +13,9 @@ gadget's field names, values in their Python form (an Endpoint for a
 gadget_l4endpoint, an int for a gadget_netns_id...), plus, optionally,
 ``"container"``: the Container the row is about.  The engine turns rows
 into the gadget's events; stages, filters and outputs follow as for any
-gadget.
+gadget.  The file may also define ``def check(containers:
+ContainerCollection)``, run at start, before any output: an error it raises
+(what the source cannot do without) ends the run.
 
 A source is code that runs in espia's (root) process: only the gadgets
 shipped with espia may have one; a gadget from elsewhere (a file, an image)
@@ -42,6 +44,7 @@ from espia.gadget.spec import GadgetSpec
 from espia.pipeline.operator import KernelConfig
 
 Rows = Callable[["SourceContext"], Iterable[list[dict[str, Any]]]]
+Check = Callable[[ContainerCollection], None]
 # How often a source waiting for news lets the stages run (see DataSource.batches).
 IDLE_WAKEUP = 0.25
 
@@ -104,8 +107,9 @@ class Stopped(Exception):
 _WAKE = object()
 
 
-def load_rows(spec: GadgetSpec) -> Rows:
-    """The `rows` function of `spec`'s source file; a UsageError for any mistake."""
+def load_rows(spec: GadgetSpec) -> tuple[Rows, Check | None]:
+    """The `rows` (and `check`) functions of `spec`'s source file; a UsageError for any
+    mistake."""
     name = spec.data_source or ""
     folder = spec.folder.resolve()
     if not folder.is_relative_to(BUILTIN_DIR.resolve()):
@@ -123,7 +127,8 @@ def load_rows(spec: GadgetSpec) -> Rows:
     rows = getattr(module, "rows", None)
     if not callable(rows):
         raise UsageError(f"source {path}: defines no rows(context) function")
-    return rows  # type: ignore[no-any-return]
+    check = getattr(module, "check", None)
+    return rows, check if callable(check) else None
 
 
 def make_events(schema: EventSchema, rows: Iterable[dict[str, Any]]) -> list[Event]:
@@ -155,7 +160,7 @@ class UserSource:
         self.lost = 0
         self._containers = containers
         self._stopping = threading.Event()
-        self._rows = load_rows(spec)
+        self._rows, self._check = load_rows(spec)
         self._schema: EventSchema | None = None
         self._context: SourceContext | None = None
 
@@ -167,10 +172,16 @@ class UserSource:
         """Raises PrivilegeError naming what this gadget lacks (no program: /proc only)."""
         features.require_privileges(self.spec.title, [])
 
-    def start(self, kernel: KernelConfig) -> None:
+    def load(self, kernel: KernelConfig) -> None:
         """Nothing to load: the user-space predicate applies every filter term."""
+
+    def start(self, kernel: KernelConfig) -> None:
+        """Nothing to load: the user-space predicate applies every filter term; the
+        source's `check` says now (before any output) what it cannot do without."""
         if self._schema is None:
             self.prepare()
+        if self._check is not None:
+            self._check(self._containers())
 
     def batches(self, deadline: float | None) -> Iterator[Batch]:
         assert self._schema is not None

@@ -61,6 +61,12 @@ class WireSchema:
     lists: bool = False
     # The default columns the gadget names itself (gadget.yaml `columns:`), if any.
     columns: tuple[str, ...] = ()
+    # How outputs show the events when not one per line (gadget.yaml `view:`; "stacks").
+    view: str = ""
+    # The default order of an interval gadget's rows (gadget.yaml `sort:`), if any.
+    sort: tuple[str, ...] = ()
+    # The rows are histogram buckets: gadget.yaml's `histogram:` (bucket, count, unit).
+    histogram: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, schema: EventSchema) -> WireSchema:
@@ -77,6 +83,9 @@ class WireSchema:
             join=key[0] if key else None,
             lists=schema.spec.json_lists,
             columns=schema.spec.columns,
+            view=schema.spec.view,
+            sort=schema.spec.sort,
+            histogram=tuple(schema.spec.histogram.items()),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +95,9 @@ class WireSchema:
             "join": self.join,
             "lists": self.lists,
             "columns": list(self.columns),
+            "view": self.view,
+            "sort": list(self.sort),
+            "histogram": dict(self.histogram),
             "fields": [{**asdict(f), "path": list(f.path)} for f in self.fields],
         }
 
@@ -99,7 +111,19 @@ class WireSchema:
                 WireField(**{**f, "path": tuple(str(p) for p in f["path"])}) for f in data["fields"]
             )
             columns = tuple(str(c) for c in data["columns"])
-            return cls(str(data["gadget"]), fields, data["join"], bool(data["lists"]), columns)
+            view = str(data.get("view") or "")
+            sort = tuple(str(c) for c in data.get("sort", ()))
+            histogram = tuple((str(k), str(v)) for k, v in data.get("histogram", {}).items())
+            return cls(
+                str(data["gadget"]),
+                fields,
+                data["join"],
+                bool(data["lists"]),
+                columns,
+                view,
+                sort,
+                histogram,
+            )
         except (KeyError, TypeError) as exc:
             raise UsageError(f"event schema: malformed ({exc})") from None
 

@@ -45,7 +45,9 @@ class Event:
         for field, getter in type(self)._getters:
             raw = getter(self)
             value: Any = field.text(raw) if field.json_text else raw
-            if field.kind is ValueKind.MAP:
+            if field.json_value is not None:
+                value = field.json_value(raw)
+            elif field.kind is ValueKind.MAP:
                 value = dict(value)
             node = out
             *parents, leaf = field.name.split(".")

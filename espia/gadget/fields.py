@@ -61,6 +61,9 @@ class Field:
     parse: Callable[[str], Any] | None = None
     # Values may be longer than the column (paths, argument lists): best shown last.
     wide: bool = False
+    # The value JSON and YAML show instead of the text, where it is not a string (the
+    # arguments as a list); `render` still gives its text for columns and filters.
+    json_value: Callable[[Any], Any] | None = None
 
     @property
     def header(self) -> str:

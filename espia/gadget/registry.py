@@ -1,13 +1,17 @@
 """The built-in gadgets: folders named <category>_<name> under espia/gadgets/.
 
+A name's underscores are dashes on the command line (top_block_io is
+`espia top block-io`).
+
 The catalog is read from folder names alone: finding a gadget opens no
 object and no other gadget's files.  (The command line's parser still reads
-each gadget.yaml, for the one-line description its help shows.)
+each gadget.yaml, for the one-line description its help shows.)  A built-in
+gadget's description is read once per process (`spec_of`): the parser and
+the runtime both want it.
 """
 
 from __future__ import annotations
 
-import difflib
 from functools import cache
 from pathlib import Path
 
@@ -31,8 +35,14 @@ def catalog() -> dict[str, dict[str, Path]]:
     for description in sorted(BUILTIN_DIR.glob(f"*/{DESCRIPTION}")):
         category, _, name = description.parent.name.partition("_")
         if category in found and name:
-            found[category][name] = description.parent
+            found[category][name.replace("_", "-")] = description.parent
     return found
+
+
+@cache
+def spec_of(folder: Path) -> GadgetSpec:
+    """The spec of the built-in gadget in `folder`, read once (GadgetSpec is frozen)."""
+    return GadgetSpec.from_folder(folder)
 
 
 def builtin(category: str, name: str) -> GadgetSpec:
@@ -42,8 +52,10 @@ def builtin(category: str, name: str) -> GadgetSpec:
         raise UsageError(f"unknown command {category!r}; see `espia --help`")
     folder = gadgets.get(name)
     if folder is None:
+        import difflib  # lazily: only a misspelt name needs it
+
         close = difflib.get_close_matches(name, list(gadgets), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         available = ", ".join(sorted(gadgets)) or "none yet"
         raise UsageError(f"unknown gadget {category} {name!r}{hint}; available: {available}")
-    return GadgetSpec.from_folder(folder)
+    return spec_of(folder)

@@ -9,10 +9,10 @@ comes from its semantic typedef, refined by gadget.yaml.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import Any
 
 from espia import semantic
 from espia._codegen import is_identifier
@@ -21,10 +21,12 @@ from espia.ebpf.elf import code_references
 from espia.errors import LoadError, UsageError
 from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
+from espia.gadget.params import Param
 from espia.gadget.spec import GadgetSpec
 from espia.semantic import SemanticType
 
 TRACER_PREFIX = "gadget_tracer__"
+INTERVAL_PREFIX = "gadget_interval__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,24 @@ def find_tracer(btf: Btf, source: str) -> Tracer:
     return tracers[0]
 
 
+SIZE_SUFFIX = "_size"
+
+
+def layout_members(leaves: Iterable[Leaf]) -> frozenset[str]:
+    """The members that only say how long another is: `<name>_size` beside a string member
+    `<name>` (types.h).  The decoder reads them to find the bytes; they are not fields,
+    so no output shows them."""
+    leaves = tuple(leaves)
+    strings = {leaf.name for leaf in leaves if leaf.scalar is Scalar.CHARS}
+    return frozenset(
+        leaf.name
+        for leaf in leaves
+        if leaf.name.endswith(SIZE_SUFFIX)
+        and leaf.scalar is Scalar.UINT
+        and leaf.name.removesuffix(SIZE_SUFFIX) in strings
+    )
+
+
 def attribute(name: str) -> str:
     """The Python attribute of a struct member: "src.port" -> "src_port"."""
     return name.replace(".", "_")
@@ -76,6 +96,8 @@ class EventSchema:
     record_size: int
     fields: tuple[Field, ...]
     event_class: type[Event]
+    # The program's GADGET_PARAMs (espia.gadget.params), set by the source that loads it.
+    params: tuple[Param, ...] = ()
 
     def attribute_of(self, typedef: str) -> str | None:
         """The attribute of the first member of semantic type `typedef`, if any."""
@@ -91,6 +113,19 @@ class EventSchema:
         kind = "mntns" if "gadget_mntns_id" in leaf.typedefs else "netns"
         return kind, attribute(leaf.name)
 
+    def int_range(self, field: Field) -> tuple[int, int]:
+        """The values an integer field can hold: its C member's range where the field is
+        that member as the kernel wrote it, else a 64-bit one (signed or not)."""
+        for leaf in self.leaves:
+            if field.path != (attribute(leaf.name),) or leaf.size not in (1, 2, 4, 8):
+                continue
+            if leaf.scalar is Scalar.UINT and semantic.of_leaf(leaf).decode is None:
+                return 0, (1 << 8 * leaf.size) - 1
+            if leaf.scalar is Scalar.SINT and semantic.of_leaf(leaf).decode is None:
+                half = 1 << (8 * leaf.size - 1)
+                return -half, half - 1
+        return -(1 << 63), (1 << 64) - 1
+
     def members(self, typedef: str) -> list[str]:
         """The attributes of the members declared with semantic type `typedef`, in order."""
         return [attribute(leaf.name) for leaf in self.leaves if typedef in leaf.typedefs]
@@ -102,6 +137,8 @@ class EventSchema:
             if field.name.lower() == wanted:
                 return field
         names = [f.name.lower() for f in self.fields]
+        import difflib  # lazily: only a misspelt name needs it
+
         close = difflib.get_close_matches(wanted, names, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UsageError(
@@ -122,7 +159,7 @@ def _member_fields(leaf: Leaf, meaning: SemanticType, spec: GadgetSpec) -> list[
         ]
     if not meaning.companion:
         return [field]
-    suffix, render, parse = meaning.companion
+    suffix, render, parse, json_value = meaning.companion
     companion = Field(
         name=f"{leaf.name}{suffix}",
         path=field.path,
@@ -133,8 +170,10 @@ def _member_fields(leaf: Leaf, meaning: SemanticType, spec: GadgetSpec) -> list[
         hidden=True,
         width=10,
         parse=parse,
+        json_value=json_value,
+        untrusted=field.untrusted,
     )
-    return [field, companion]
+    return [field, companion.with_options(**spec.field_options.get(companion.name, {}))]
 
 
 def _in_yaml_order(fields: list[Field], listed: list[str]) -> list[Field]:
@@ -158,10 +197,12 @@ def _schema(
     extra: Iterable[Field],
     semantics: list[SemanticType],
 ) -> EventSchema:
+    layout = layout_members(leaves)
     own = _in_yaml_order(
         [
             field
             for leaf, meaning in zip(leaves, semantics, strict=True)
+            if leaf.name not in layout
             for field in _member_fields(leaf, meaning, spec)
         ],
         list(spec.field_options),
@@ -202,7 +243,7 @@ def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> Eve
     `extra` are the fields enrichment stages add (container, pod...); they
     come first, as the K8S columns do in every output.
     """
-    tracer = find_tracer(btf, str(spec.object_path))
+    tracer = find_tracer(btf, spec.shown_object)
     typed = [name for name, options in spec.field_options.items() if "type" in options]
     if typed:
         raise LoadError(
@@ -210,9 +251,43 @@ def build_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> Eve
             f"a gadget with a program come from its struct {tracer.struct_name}"
         )
     leaves = tuple(btf.flatten(tracer.struct_id))
-    _check_names(tracer, leaves, str(spec.object_path))
+    _check_names(tracer, leaves, spec.shown_object)
     semantics = [semantic.of_leaf(leaf) for leaf in leaves]
     schema = _schema(spec, tracer, leaves, btf.size(tracer.struct_id), extra, semantics)
+    _check_kernel_filters(schema)
+    return schema
+
+
+def find_interval(btf: Btf, source: str) -> tuple[Tracer, int]:
+    """The GADGET_INTERVAL marker (interval.bpf.h): its counters' map, as a Tracer whose
+    struct is the value, and the key struct's id."""
+    found = []
+    for var in btf.datasec(".rodata"):
+        if not var.name.startswith(INTERVAL_PREFIX):
+            continue
+        name = var.name.removeprefix(INTERVAL_PREFIX)
+        pair = btf.skip_qualifiers(btf.target(btf.skip_qualifiers(var.type_id)))
+        members = {m: btf.skip_qualifiers(btf.target(t)) for m, t, _ in btf.members(pair)}
+        key, value = members.get("key"), members.get("value")
+        if key is None or value is None or btf.kind(value) is not Kind.STRUCT:
+            raise LoadError(f"read {source}: GADGET_INTERVAL({name}) does not name two structs")
+        found.append((Tracer(name, name, btf.name(value), value), key))
+    if len(found) != 1:
+        raise LoadError(f"read {source}: expected one GADGET_INTERVAL(name, key, value) marker")
+    return found[0]
+
+
+def build_interval_schema(spec: GadgetSpec, btf: Btf, extra: Iterable[Field] = ()) -> EventSchema:
+    """The schema of a gadget whose rows are counters read per interval: a row is the
+    map's key followed by its value (interval.bpf.h), and its fields are their members."""
+    source = str(spec.object_path)
+    tracer, key_id = find_interval(btf, source)
+    key_size = btf.size(key_id)
+    leaves = (*btf.flatten(key_id), *btf.flatten(tracer.struct_id, base=key_size))
+    _check_names(tracer, leaves, source)
+    semantics = [semantic.of_leaf(leaf) for leaf in leaves]
+    size = key_size + btf.size(tracer.struct_id)
+    schema = _schema(spec, tracer, leaves, size, extra, semantics)
     _check_kernel_filters(schema)
     return schema
 
@@ -225,12 +300,12 @@ def _check_kernel_filters(schema: EventSchema) -> None:
     term again) but would copy everything it was told to drop.  So an object
     whose code reads none of a promised filter's variable is refused.
     """
-    path = schema.spec.object_path
-    read = code_references(path)
+    read = code_references(schema.spec.object_path)
+    shown = schema.spec.shown_object
     for field in schema.fields:
         if field.kernel and f"gadget_filter_{field.kernel}" not in read:
             raise LoadError(
-                f"read {path}: field {field.name!r} promises an in-kernel {field.kernel} filter, "
+                f"read {shown}: field {field.name!r} promises an in-kernel {field.kernel} filter, "
                 f"but no program reads gadget_filter_{field.kernel}: call "
                 "gadget_should_discard_current() (or gadget_should_discard_task(); "
                 "espia/filter.bpf.h), or gadget_netns_dropped() for netns (espia/net.bpf.h)"
@@ -316,7 +391,8 @@ def _event_class(
 ) -> type[Event]:
     """OpenEvent & co: slots for the members, annotated with their Python types."""
     name = "".join(part.capitalize() for part in spec.name.replace("-", "_").split("_")) + "Event"
-    slots = tuple(attribute(leaf.name) for leaf in leaves)
+    layout = layout_members(leaves)
+    slots = tuple(attribute(leaf.name) for leaf in leaves if leaf.name not in layout)
     kinds = {f.path[0]: f.kind for f in fields if f.path == (attribute(f.name),)}
     cls = type(
         name,
@@ -328,6 +404,30 @@ def _event_class(
             "gadget": spec.title,
             "fields": fields,
             "_getters": tuple((field, attrgetter(".".join(field.path))) for field in fields),
+            **_derived_attributes(fields, slots),
         },
     )
     return cls
+
+
+def _derived_attributes(fields: tuple[Field, ...], slots: tuple[str, ...]) -> dict[str, property]:
+    """An attribute for each field that is not a member of its own: a part of an expanded
+    member (a DNS message's `name`, `rcode`, `latency`...) or a companion (`errname`),
+    so that a typed event carries every field its gadget shows.  A part is its raw value,
+    as members are; a companion, which only renders a member, is what JSON shows (a
+    text, or the arguments' list).  Container fields stay under `event.container`."""
+    derived: dict[str, property] = {}
+    for field in fields:
+        name = attribute(field.name)
+        if "." in field.name or name in slots or name in _RESERVED or name in derived:
+            continue
+        read: Callable[[Event], Any] = attrgetter(".".join(field.path))
+        companion = field.json_text and field.path in {(s,) for s in slots}
+        if companion:
+            read = _rendered(read, field.json_value or field.text)
+        derived[name] = property(read)
+    return derived
+
+
+def _rendered(read: Callable[[Event], Any], value: Callable[[Any], Any]) -> Callable[[Event], Any]:
+    return lambda event: value(read(event))

@@ -14,72 +14,51 @@ from typing import Any, TextIO
 
 from espia._version import __version__
 from espia.errors import EspiaError
-from espia.kubectl.cluster import Cluster, ClusterError
+from espia.kubectl.cluster import Cluster, ClusterError, path_part
 from espia.kubectl.manifests import LABEL, LABELS, NAME, DeployOptions, objects
 
 POLL = 1.0
 
 
-def _api(cluster: Cluster, kind: str) -> tuple[Callable[..., Any], ...]:
-    """(create, read, replace, delete) for `kind`; namespaced ones take the namespace last."""
-    core, apps, rbac = cluster.core, cluster.apps, cluster.rbac
-    table: dict[str, tuple[Callable[..., Any], ...]] = {
-        "Namespace": (
-            core.create_namespace,
-            core.read_namespace,
-            core.replace_namespace,
-            core.delete_namespace,
-        ),
-        "ServiceAccount": (
-            core.create_namespaced_service_account,
-            core.read_namespaced_service_account,
-            core.replace_namespaced_service_account,
-            core.delete_namespaced_service_account,
-        ),
-        "ClusterRole": (
-            rbac.create_cluster_role,
-            rbac.read_cluster_role,
-            rbac.replace_cluster_role,
-            rbac.delete_cluster_role,
-        ),
-        "ClusterRoleBinding": (
-            rbac.create_cluster_role_binding,
-            rbac.read_cluster_role_binding,
-            rbac.replace_cluster_role_binding,
-            rbac.delete_cluster_role_binding,
-        ),
-        "DaemonSet": (
-            apps.create_namespaced_daemon_set,
-            apps.read_namespaced_daemon_set,
-            apps.replace_namespaced_daemon_set,
-            apps.delete_namespaced_daemon_set,
-        ),
-    }
-    return table[kind]
+# Where each kind of object deploy makes lives: (API group path, plural, namespaced).
+_KINDS = {
+    "Namespace": ("/api/v1", "namespaces", False),
+    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
+    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "DaemonSet": ("/apis/apps/v1", "daemonsets", True),
+}
 
 
-def _where(item: dict[str, Any]) -> tuple[str, ...]:
+def _path(kind: str, name: str, namespace: str | None = None) -> str:
+    """The REST path of an object (`name` "": of its collection)."""
+    group, plural, namespaced = _KINDS[kind]
+    where = f"/namespaces/{path_part(namespace or '')}" if namespaced else ""
+    return f"{group}{where}/{plural}" + (f"/{path_part(name)}" if name else "")
+
+
+def _where(item: dict[str, Any]) -> tuple[str, str | None]:
     meta = item["metadata"]
-    return (meta["name"], meta["namespace"]) if "namespace" in meta else (meta["name"],)
+    return meta["name"], meta.get("namespace")
+
+
+def _what(kind: str, name: str, namespace: str | None) -> str:
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
 
 
 def apply(cluster: Cluster, item: dict[str, Any]) -> str:
     """Creates `item`, or replaces the one there; "created" or "configured"."""
-    create, read, replace, _ = _api(cluster, item["kind"])
-    what = f"{item['kind']} {'/'.join(reversed(_where(item)))}"
-    where = _where(item)
-    current = cluster.read_or_none(f"read {what}", read, *where)
+    kind = item["kind"]
+    name, namespace = _where(item)
+    what = _what(kind, name, namespace)
+    path = _path(kind, name, namespace)
+    current = cluster.request(f"read {what}", "GET", path, missing_ok=True)
     if current is None:
-        if len(where) == 2:
-            cluster.call(f"create {what}", create, where[1], item)
-        else:
-            cluster.call(f"create {what}", create, item)
+        cluster.request(f"create {what}", "POST", _path(kind, "", namespace), body=item)
         return "created"
-    item = {
-        **item,
-        "metadata": {**item["metadata"], "resourceVersion": current.metadata.resource_version},
-    }
-    cluster.call(f"update {what}", replace, *where, item)
+    version = current["metadata"]["resourceVersion"]
+    item = {**item, "metadata": {**item["metadata"], "resourceVersion": version}}
+    cluster.request(f"update {what}", "PUT", path, body=item)
     return "configured"
 
 
@@ -96,16 +75,12 @@ def deploy(
 
 def _rollout(cluster: Cluster, namespace: str) -> tuple[int, int, bool]:
     """(ready, desired, settled) of the agent's DaemonSet."""
-    ds = cluster.call(
-        f"read daemonset {namespace}/{NAME}",
-        cluster.apps.read_namespaced_daemon_set,
-        NAME,
-        namespace,
-    )
-    status = ds.status
-    desired = status.desired_number_scheduled or 0
-    ready = min(status.number_ready or 0, status.updated_number_scheduled or 0)
-    settled = (status.observed_generation or 0) >= (ds.metadata.generation or 0)
+    what = f"read daemonset {namespace}/{NAME}"
+    ds = cluster.request(what, "GET", _path("DaemonSet", NAME, namespace))
+    status = ds.get("status", {})
+    desired = status.get("desiredNumberScheduled", 0)
+    ready = min(status.get("numberReady", 0), status.get("updatedNumberScheduled", 0))
+    settled = status.get("observedGeneration", 0) >= ds["metadata"].get("generation", 0)
     return ready, desired, settled
 
 
@@ -134,33 +109,32 @@ def wait_ready(cluster: Cluster, namespace: str, timeout: float, err: TextIO) ->
 
 def undeploy(cluster: Cluster, namespace: str, wait: bool, timeout: float, err: TextIO) -> int:
     """Deletes every object deploy made (and only those: each must carry espia's label)."""
-    namespaces = {namespace} | {d.metadata.namespace for d in cluster.agent_daemonsets()}
-    targets: list[tuple[str, tuple[str, ...]]] = []
+    namespaces = {namespace} | {d["metadata"]["namespace"] for d in cluster.agent_daemonsets()}
+    targets: list[tuple[str, str, str | None]] = []
     for ns in sorted(namespaces):
-        targets += [("DaemonSet", (NAME, ns)), ("ServiceAccount", (NAME, ns))]
-    targets += [("ClusterRoleBinding", (NAME,)), ("ClusterRole", (NAME,))]
-    targets += [("Namespace", (ns,)) for ns in sorted(namespaces)]
-    deleted: list[tuple[str, tuple[str, ...]]] = []
-    for kind, where in targets:
-        _, read, _, delete = _api(cluster, kind)
-        what = f"{kind} {'/'.join(reversed(where))}"
-        current = cluster.read_or_none(f"read {what}", read, *where)
+        targets += [("DaemonSet", NAME, ns), ("ServiceAccount", NAME, ns)]
+    targets += [("ClusterRoleBinding", NAME, None), ("ClusterRole", NAME, None)]
+    targets += [("Namespace", ns, None) for ns in sorted(namespaces)]
+    deleted: list[tuple[str, str]] = []  # (what, path)
+    for kind, name, ns in targets:
+        what, path = _what(kind, name, ns), _path(kind, name, ns)
+        current = cluster.request(f"read {what}", "GET", path, missing_ok=True)
         if current is None:
             continue
-        if (current.metadata.labels or {}).get(LABEL) != LABELS[LABEL]:
+        if (current["metadata"].get("labels") or {}).get(LABEL) != LABELS[LABEL]:
             err.write(f"espia: warning: {what} was not made by deploy: left alone\n")
             continue
-        cluster.call(f"delete {what}", delete, *where)
-        err.write(f"{kind.lower()}/{where[0]} deleted\n")
-        deleted.append((kind, where))
+        cluster.request(f"delete {what}", "DELETE", path, missing_ok=True)
+        err.write(f"{kind.lower()}/{name} deleted\n")
+        deleted.append((what, path))
     if not deleted:
         err.write("espia: nothing to undeploy: no espia agent is deployed\n")
     if wait:
         deadline = time.monotonic() + timeout
         # Namespaces go last, after their pods: their deletion is the slow part.
         while cluster.agent_pods() or any(
-            cluster.read_or_none(f"read {kind} {where[-1]}", _api(cluster, kind)[1], *where)
-            for kind, where in deleted
+            cluster.request(f"read {what}", "GET", path, missing_ok=True) is not None
+            for what, path in deleted
         ):
             if time.monotonic() > deadline:
                 raise ClusterError(f"undeploy: objects are still there after {timeout:g}s")
@@ -171,8 +145,8 @@ def undeploy(cluster: Cluster, namespace: str, wait: bool, timeout: float, err: 
 def server_version(cluster: Cluster) -> str | None:
     """The deployed agent's version (its DaemonSet's), or None when none is deployed."""
     for ds in cluster.agent_daemonsets():
-        annotations = ds.spec.template.metadata.annotations or {}
-        return annotations.get("espia.dev/version", "unknown")
+        annotations = ds["spec"]["template"]["metadata"].get("annotations") or {}
+        return str(annotations.get("espia.dev/version", "unknown"))
     return None
 
 

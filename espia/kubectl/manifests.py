@@ -26,9 +26,10 @@ NAME = "espia-agent"
 LABEL = "app.kubernetes.io/name"
 LABELS = {LABEL: "espia"}
 AGENT_PORT = 7450
+# `--metrics`: the agent's Prometheus endpoint, on the pod's address (espia.agent.metrics).
+METRICS_PORT = 9464
 LISTEN = f"127.0.0.1:{AGENT_PORT}"
 DEFAULT_IMAGE = f"localhost/espia:v{__version__}"
-DEFAULT_SOCKET = "/run/containerd/containerd.sock"
 NODE_VARIABLE = "$(NODE_NAME)"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 
@@ -57,8 +58,11 @@ class DeployOptions:
     image: str = DEFAULT_IMAGE
     pull_policy: str = "IfNotPresent"
     node_selector: dict[str, str] = field(default_factory=dict)
-    # The container runtime's socket on each node; "$(NODE_NAME)" in it is the node's name.
-    runtime_socket: str = DEFAULT_SOCKET
+    # containerd's socket on each node ("$(NODE_NAME)" in it is the node's name); "": the
+    # agent asks its node's kubelet (espia.agent.kubelet), and no host path is mounted.
+    runtime_socket: str = ""
+    # Metric sets the agents serve on METRICS_PORT ("dns,tcp"); "" for none.
+    metrics: str = ""
 
 
 def parse_node_selector(text: str | None) -> dict[str, str]:
@@ -115,7 +119,13 @@ def _probe(period: int) -> dict[str, Any]:
 
 
 def daemonset(options: DeployOptions) -> dict[str, Any]:
-    socket_volume, socket_mount, socket_inside = _socket_mount(options.runtime_socket)
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    runtime = ["--runtime-from-kubelet"]
+    if options.runtime_socket:
+        socket_volume, socket_mount, socket_inside = _socket_mount(options.runtime_socket)
+        volumes, mounts = [socket_volume], [{**socket_mount, "readOnly": True}]
+        runtime = ["--runtimes", "containerd", "--runtime-socket", f"containerd={socket_inside}"]
     pod_labels = {**LABELS, "app.kubernetes.io/component": "agent"}
     container = {
         "name": "agent",
@@ -125,10 +135,7 @@ def daemonset(options: DeployOptions) -> dict[str, Any]:
             "agent",
             "--listen",
             LISTEN,
-            "--runtimes",
-            "containerd",
-            "--runtime-socket",
-            f"containerd={socket_inside}",
+            *runtime,
         ],
         "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
         "ports": [{"name": "grpc", "containerPort": AGENT_PORT, "protocol": "TCP"}],
@@ -151,8 +158,10 @@ def daemonset(options: DeployOptions) -> dict[str, Any]:
         "volumeMounts": [
             {"name": "tracefs", "mountPath": "/sys/kernel/tracing", "readOnly": True},
             {"name": "cgroup", "mountPath": "/sys/fs/cgroup", "readOnly": True},
-            {**socket_mount, "readOnly": True},
+            *mounts,
             {"name": "tmp", "mountPath": "/tmp"},
+            # The agent's image store (`kubectl espia run IMAGE` ships images there).
+            {"name": "images", "mountPath": "/var/lib/espia"},
         ],
     }
     spec: dict[str, Any] = {
@@ -166,12 +175,17 @@ def daemonset(options: DeployOptions) -> dict[str, Any]:
         "volumes": [
             {"name": "tracefs", "hostPath": {"path": "/sys/kernel/tracing"}},
             {"name": "cgroup", "hostPath": {"path": "/sys/fs/cgroup", "type": "Directory"}},
-            socket_volume,
+            *volumes,
             {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+            # The pod's own, removed with it: no image is left on the node after undeploy.
+            {"name": "images", "emptyDir": {"sizeLimit": "256Mi"}},
         ],
     }
     if options.node_selector:
         spec["nodeSelector"] = dict(options.node_selector)
+    annotations = {"espia.dev/version": __version__}
+    if options.metrics:
+        _serve_metrics(container, annotations, options.metrics)
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
@@ -182,12 +196,39 @@ def daemonset(options: DeployOptions) -> dict[str, Any]:
             "template": {
                 "metadata": {
                     "labels": pod_labels,
-                    "annotations": {"espia.dev/version": __version__},
+                    "annotations": annotations,
                 },
                 "spec": spec,
             },
         },
     }
+
+
+def _serve_metrics(container: dict[str, Any], annotations: dict[str, str], sets: str) -> None:
+    """The agent serves `sets` on the pod's address, announced to Prometheus by the
+    usual prometheus.io annotations (a ServiceMonitor can select the named port)."""
+    from espia.metrics.spec import builtin_sets
+
+    names = [name.strip() for name in sets.split(",") if name.strip()]
+    unknown = [name for name in names if name not in builtin_sets()]
+    if unknown or not names:
+        raise UsageError(
+            f"--metrics {sets!r}: metric sets are {', '.join(builtin_sets())} (comma-separated)"
+        )
+    container["args"] += [
+        "--metrics",
+        ",".join(names),
+        "--metrics-listen",
+        f"0.0.0.0:{METRICS_PORT}",
+    ]
+    container["ports"].append({"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"})
+    annotations.update(
+        {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(METRICS_PORT),
+            "prometheus.io/path": "/metrics",
+        }
+    )
 
 
 def objects(options: DeployOptions) -> list[dict[str, Any]]:

@@ -26,3 +26,9 @@ def escape_control(text: str) -> str:
     if text.isprintable() and "\\" not in text:
         return text
     return "".join(map(_escaped, text))
+
+
+def escape_frame(name: str) -> str:
+    """A symbol name shown as one frame of a ``;``-joined stack: escaped as
+    `escape_control` does, and ``;`` as ``\\x3b``, so that no name passes for two frames."""
+    return escape_control(name).replace(";", "\\x3b")

@@ -7,7 +7,6 @@ so a row costs one call.  Strings from the traced system pass through
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import TextIO
 
@@ -20,12 +19,15 @@ from espia.output._text import escape_control
 from espia.output.base import lost_message
 
 
-def _find(fields: tuple[Field, ...], name: str) -> Field:
+def find_column(fields: tuple[Field, ...], name: str) -> Field:
+    """The field `name` names, case-insensitively; a UsageError that suggests otherwise."""
     wanted = name.strip().lower()
     for field in fields:
         if field.name.lower() == wanted:
             return field
     names = [f.name.lower() for f in fields]
+    import difflib  # lazily: only a misspelt name needs it
+
     close = difflib.get_close_matches(wanted, names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise UsageError(f"unknown column {name.strip()!r}{hint}; available: {', '.join(names)}")
@@ -41,17 +43,17 @@ def select_columns(
     """
     names = [n.strip() for n in request.split(",") if n.strip()]
     if not names:
-        return tuple(_find(fields, n) for n in default)
+        return tuple(find_column(fields, n) for n in default)
     relative = [n[0] in "+-" for n in names]
     if any(relative) and not all(relative):
         raise UsageError(
             f"columns {request!r}: either list the columns, or change the defaults with +name,-name"
         )
     if not any(relative):
-        return tuple(_find(fields, n) for n in names)
-    chosen = [_find(fields, n) for n in default]
+        return tuple(find_column(fields, n) for n in names)
+    chosen = [find_column(fields, n) for n in default]
     for name in names:
-        field = _find(fields, name[1:])
+        field = find_column(fields, name[1:])
         if name[0] == "+":
             if field not in chosen:
                 chosen.insert(_before_wide(chosen, field), field)
@@ -76,8 +78,9 @@ def _width(field: Field) -> int:
     return max(field.width, len(field.header))
 
 
-def _cell(field: Field, index: int, scope: dict[str, object], last: bool) -> tuple[str, str]:
-    """(%-conversion, Python expression) for one column.
+def cell(field: Field, index: int, scope: dict[str, object], last: bool) -> tuple[str, str]:
+    """(%-conversion, Python expression) for one column (metrics' labels use it too: the
+    text a column shows is the text a label gets).
 
     %-formatting with widths ("%7d", "%-16s") is done in C, about half the
     cost of f-string format specs, per event and column.
@@ -119,14 +122,20 @@ class ColumnsOutput:
     """Writes events as an aligned table."""
 
     def __init__(
-        self, columns: tuple[Field, ...], out: TextIO, err: TextIO, title: str = ""
+        self,
+        columns: tuple[Field, ...],
+        out: TextIO,
+        err: TextIO,
+        title: str = "",
+        header: bool = True,
     ) -> None:
         self.columns = columns
+        self._header = header
         self.out = out
         self.err = err
         scope: dict[str, object] = {"_escape": escape_control}
         last = len(columns) - 1
-        cells = [_cell(field, i, scope, i == last) for i, field in enumerate(columns)]
+        cells = [cell(field, i, scope, i == last) for i, field in enumerate(columns)]
         # The container columns first: formatted once per container (output._shared).
         shared = min(leading_container_fields(columns), last)
         if shared:
@@ -149,16 +158,17 @@ class ColumnsOutput:
         return " ".join(cells).rstrip() + "\n"
 
     def begin(self) -> None:
-        self.out.write(self.header())
-        self.out.flush()
+        if self._header:
+            self.out.write(self.header())
+            self.out.flush()
 
     def write(self, events: list[Event]) -> None:
         if events:
             self.out.write("".join(map(self._row, events)))
             self.out.flush()
 
-    def lost(self, count: int, total: int) -> None:
-        self.err.write(lost_message(count, total) + "\n")
+    def lost(self, count: int, total: int, node: str = "") -> None:
+        self.err.write(lost_message(count, total, node) + "\n")
         self.err.flush()
 
     def end(self) -> None:

@@ -35,8 +35,9 @@ def _quote_text(text: str) -> str:
     return _byte_escapes.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
-def _json_bool(value: object) -> str:
-    return "true" if value else "false"
+def _json_list(values: list[str]) -> str:
+    """A list of traced strings, each as lossless as a string field (see _quote_text)."""
+    return "[" + ",".join(map(_quote_text, values)) + "]"
 
 
 def _json_map(value: Any) -> str:
@@ -74,7 +75,11 @@ def _members(node: dict[str, Any], args: list[str], scope: dict[str, Any]) -> st
         field: Field = value
         index = len(args)
         raw = access(field.path)
-        if field.json_render is not None:
+        if field.json_value is not None:
+            scope[f"_list{index}"] = field.json_value
+            args.append(f"_json_list(_list{index}({raw}))")
+            spec = "%s"
+        elif field.json_render is not None:
             scope[f"_json{index}"] = field.json_render
             args.append(f"_json{index}({raw})")
             spec = "%s"
@@ -84,14 +89,17 @@ def _members(node: dict[str, Any], args: list[str], scope: dict[str, Any]) -> st
             args.append(f"_text{index}[{raw}]")
             spec = "%s"
         elif field.json_text and field.render is not None:
-            scope[f"_render{index}"] = field.render
-            args.append(f"_quote(_render{index}({raw}))")
+            # Values repeat (a server's endpoint, a packet's direction): each is quoted once.
+            scope[f"_text{index}"] = Memo(_quoted(field.render))
+            args.append(f"_text{index}[{raw}]")
             spec = "%s"
         elif field.kind is ValueKind.STR:
-            args.append(f"_quote_text({raw})")
+            # So do strings (comms, DNS names and types): a bounded table of their JSON.
+            scope[f"_text{index}"] = Memo(_quote_text)
+            args.append(f"_text{index}[{raw}]")
             spec = "%s"
         elif field.kind is ValueKind.BOOL:
-            args.append(f"_bool({raw})")
+            args.append(f"('true' if {raw} else 'false')")  # inline: no call per event
             spec = "%s"
         elif field.kind is ValueKind.MAP:
             args.append(f"_map({raw})")
@@ -111,17 +119,19 @@ def _leaves(node: Any) -> Any:
         yield node
 
 
-def _formatter(fields: tuple[Field, ...], title: str) -> Any:
-    """def line(e): one JSON object and a newline.
+def _formatter(fields: tuple[Field, ...], title: str) -> Callable[[list[Event]], list[str]]:
+    """def lines(events): one JSON object and a newline per event.
 
+    One call formats a whole batch (a list comprehension over a %-template),
+    so the per-event cost is the template's alone, not also a Python call.
     The leading keys that only read the container ("runtime", "k8s") are
     formatted by a second function, once per container (output._shared).
     """
     scope: dict[str, Any] = {
         "_quote": _quote,
         "_quote_text": _quote_text,
-        "_bool": _json_bool,
         "_map": _json_map,
+        "_json_list": _json_list,
     }
     tree = _tree(fields)
     shared: dict[str, Any] = {}
@@ -142,8 +152,13 @@ def _formatter(fields: tuple[Field, ...], title: str) -> Any:
         prefix = "%s,"
     rest = _members({k: v for k, v in tree.items() if k not in shared}, args, scope)
     template = "{" + prefix + rest + "}\n"
-    source = f"def line(e):\n    return {template!r} % ({', '.join(args)},)\n"
-    return compile_function("line", source, scope, label=f"{title} json line")
+    source = (
+        f"def lines(events):\n    return [{template!r} % ({', '.join(args)},) for e in events]\n"
+    )
+    lines: Callable[[list[Event]], list[str]] = compile_function(
+        "lines", source, scope, label=f"{title} json lines"
+    )
+    return lines
 
 
 class JsonOutput:
@@ -162,7 +177,7 @@ class JsonOutput:
         self.out = out
         self.err = err
         self._indent = 2 if pretty else None
-        self._line = None if pretty else _formatter(fields, title)
+        self._lines = None if pretty else _formatter(fields, title)
         self._lists = lists
 
     def begin(self) -> None:
@@ -173,8 +188,8 @@ class JsonOutput:
             self._write_list(events)
         elif not events:
             return
-        elif self._line is not None:
-            self.out.write("".join(map(self._line, events)))
+        elif self._lines is not None:
+            self.out.write("".join(self._lines(events)))
         else:
             for event in events:
                 self.out.write(json.dumps(event.to_dict(), indent=self._indent) + "\n")
@@ -182,14 +197,16 @@ class JsonOutput:
 
     def _write_list(self, events: list[Event]) -> None:
         """The batch as one JSON list, empty included: a snapshot of nothing is []."""
-        if self._line is not None:
-            self.out.write("[" + ",".join(self._line(e)[:-1] for e in events) + "]\n")
+        if self._lines is not None:
+            self.out.write("[" + ",".join(line[:-1] for line in self._lines(events)) + "]\n")
         else:
             listed = [event.to_dict() for event in events]
             self.out.write(json.dumps(listed, indent=self._indent) + "\n")
 
-    def lost(self, count: int, total: int) -> None:
-        record = {"lost_events": count, "lost_total": total}
+    def lost(self, count: int, total: int, node: str = "") -> None:
+        record: dict[str, object] = {"lost_events": count, "lost_total": total}
+        if node:
+            record["node"] = node
         self.out.write(json.dumps(record, indent=self._indent) + "\n")
         self.out.flush()
 

@@ -51,8 +51,11 @@ class YamlOutput:
                 self._document(event.to_dict())
         self.out.flush()
 
-    def lost(self, count: int, total: int) -> None:
-        self._document({"lost_events": count, "lost_total": total})
+    def lost(self, count: int, total: int, node: str = "") -> None:
+        record: dict[str, Any] = {"lost_events": count, "lost_total": total}
+        if node:
+            record["node"] = node
+        self._document(record)
         self.out.flush()
 
     def end(self) -> None:

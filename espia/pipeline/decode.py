@@ -21,7 +21,7 @@ from espia.ebpf.btf import Leaf, Scalar
 from espia.errors import EspiaError
 from espia.gadget.event import Event
 from espia.gadget.fields import Memo
-from espia.gadget.schema import EventSchema, attribute
+from espia.gadget.schema import EventSchema, attribute, layout_members
 from espia.semantic.files import TRUNCATED_MARKER, TRUNCATED_SUFFIX
 
 _UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
@@ -134,7 +134,10 @@ def make_decoder(schema: EventSchema) -> Callable[[Any, int, int], Event]:
         start = f"{at} + n"
     if tail is not None:
         members.append((tail, f"buf[{start}:off + length]"))
+    layout = layout_members(schema.leaves)
     for i, (leaf, value) in enumerate(members):
+        if leaf.name in layout:
+            continue  # a length, used above to find the bytes it measures
         convert, takes_truncation = _converter(leaf, i, scope)
         if takes_truncation and leaf.name in truncation:
             value += f", v[{truncation[leaf.name]}]"

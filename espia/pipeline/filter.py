@@ -9,6 +9,11 @@ hold.  A term is ``field`` + operator + value::
     field:!~re     field!~re       regex does not match
     field:>N  field:>=N  field:<N  field:<=N   (also without the colon)
 
+The spelled-out operators may follow the colon too (``err:==2``,
+``path:=~x``, ``pid:!=1``): a value that starts with them has no other
+meaning.  A number outside the range of the field's C type (``pid:-5``,
+a pid beyond 2^32) is a usage error: no event could ever hold it.
+
 Numbers compare as numbers.  A field with a rendering (flags, errno names)
 compares its text, so ``flags:~O_WRONLY`` and ``err:2`` both work.  A
 field's semantic type reads the value (``Field.parse``): names of an
@@ -39,6 +44,7 @@ from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind
 from espia.gadget.schema import EventSchema
 from espia.pipeline.operator import Operator
+from espia.semantic.process import COMM_MAX
 
 # Longest spellings first, so that ":!~" is not read as ":!" + "~...".
 _OPERATORS = (
@@ -59,9 +65,10 @@ _OPERATORS = (
     (">", ">"),
     ("<", "<"),
 )
+# What may follow the colon as the operator itself (`err:==2` is `err==2`).
+_AFTER_COLON = ("==", "!=", "=~", "!~", ">", "<")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _NUMERIC = {">", ">=", "<", "<="}
-COMM_MAX = 15  # TASK_COMM_LEN - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,8 @@ def parse(text: str) -> list[Term]:
         if not match:
             raise UsageError(f"filter {source!r}: expected field:value, e.g. comm:cat")
         field, rest = match.group(), source[match.end() :]
+        if rest.startswith(":") and rest[1:].startswith(_AFTER_COLON):
+            rest = rest[1:]  # the colon before a spelled-out operator: `err:==2`, `path:=~x`
         for spelling, op in _OPERATORS:
             if rest.startswith(spelling):
                 terms.append(Term(field, op, rest[len(spelling) :], source))
@@ -132,7 +141,18 @@ def _value(term: Term, field: Field) -> Any:
         raise UsageError(f"filter {term.source!r}: {exc}") from None
 
 
-def _compile_term(term: Term, field: Field, index: int, scope: dict[str, Any]) -> str:
+def _check_range(term: Term, field: Field, number: int, bounds: tuple[int, int]) -> None:
+    low, high = bounds
+    if not low <= number <= high:
+        raise UsageError(
+            f"filter {term.source!r}: {number} is out of range for {field.name} "
+            f"({low} to {high}): no event can hold it"
+        )
+
+
+def _compile_term(
+    term: Term, field: Field, index: int, scope: dict[str, Any], bounds: tuple[int, int]
+) -> str:
     raw = access(field.path)
     text = raw if field.kind is ValueKind.STR and not field.render else f"_text{index}({raw})"
     if field.render or field.kind is not ValueKind.STR:
@@ -148,6 +168,8 @@ def _compile_term(term: Term, field: Field, index: int, scope: dict[str, Any]) -
     number: int | None = None
     if field.kind is ValueKind.INT:
         number = value if isinstance(value, int) else _number(value)
+        if number is not None:
+            _check_range(term, field, number, bounds)
     if term.op in _NUMERIC:
         if field.kind is not ValueKind.INT:
             raise UsageError(
@@ -218,7 +240,7 @@ def compile_terms(terms: tuple[Term, ...], schema: EventSchema) -> Filter:
     kernel: dict[str, int | str] = {}
     for index, term in enumerate(terms):
         field = schema.field(term.field)
-        tests.append(_compile_term(term, field, index, scope))
+        tests.append(_compile_term(term, field, index, scope, schema.int_range(field)))
         pushed = _kernel_value(term, field)
         if pushed is not None and field.kernel:
             if kernel.get(field.kernel, pushed) != pushed:

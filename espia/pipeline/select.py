@@ -46,9 +46,15 @@ class ContainerSelection(Operator):
         self._verdicts: dict[int, tuple[Container, bool]] = {}
         self._map: MapWriter | None = None
 
+    @staticmethod
+    def kernel_filters(selector: ContainerSelector, kind: str) -> dict[str, int | str]:
+        """The in-kernel filters this stage sets, known before there is a collection (the
+        runtime loads the program while the containers are still being listed)."""
+        return {"by_mntns": 1} if kind == "mntns" and selector.active else {}
+
     def contribute(self, kernel: KernelConfig) -> None:
         if self._in_kernel:
-            kernel.filters["by_mntns"] = 1
+            kernel.filters.update(self.kernel_filters(self._selector, "mntns"))
             kernel.on_map(MNTNS_MAP, self._fill)
 
     def _fill(self, map_: MapWriter) -> None:

@@ -14,7 +14,9 @@ member:
   call ``gadget_should_discard_current()`` or its like, which espia checks);
 - the companion field it brings (ERR -> ERRNAME) or the fields it expands
   into (a DNS message -> QR, QTYPE, NAME...);
-- the pipeline stage its events need (DNS pairing).
+- the pipeline stage its events need (DNS pairing);
+- how a gadget parameter of the type is read from text (``value``:
+  "SIGKILL" -> 9), see :mod:`espia.gadget.params`.
 
 Types register themselves (:func:`register`) from the modules of this
 package, one per domain (process, files, net, dns, tcp, tls, signals,
@@ -39,6 +41,10 @@ if TYPE_CHECKING:
     from espia.pipeline.operator import Operator
 
 Stage = Callable[["EventSchema"], "Operator"]
+# (suffix, render, parse, json_value) of a companion field: see SemanticType.
+Companion = tuple[
+    str, Callable[[Any], str], Callable[[str], Any] | None, Callable[[Any], Any] | None
+]
 
 
 class SemanticType:
@@ -48,23 +54,33 @@ class SemanticType:
     kind and presentation (the keyword arguments of :class:`Field`).
     """
 
-    __slots__ = ("companion", "decode", "expand", "look", "memo", "stage", "truncation")
+    __slots__ = (
+        "companion",
+        "decode",
+        "expand",
+        "look",
+        "memo",
+        "stage",
+        "truncation",
+        "value",
+    )
 
     def __init__(
         self,
         kind: ValueKind,
         *,
-        companion: tuple[str, Callable[[Any], str], Callable[[str], Any] | None] | None = None,
+        companion: Companion | None = None,
         decode: Callable[..., Any] | None = None,
         memo: bool = False,
         truncation: bool = False,
         expand: tuple[Field, ...] = (),
         stage: Stage | None = None,
+        value: Callable[[str], int] | None = None,
         **presentation: Any,
     ) -> None:
         self.look = Field("", (), kind, **presentation)
-        # A companion field "<name><suffix>" shown with `render` (ERR -> ERRNAME), and
-        # how filter values are read for it.
+        # A companion field "<name><suffix>" shown with `render` (ERR -> ERRNAME), how
+        # filter values are read for it, and its JSON value (see Field.json_value).
         self.companion = companion
         # Turns the raw member (bytes for arrays and structs) into the event's value.
         self.decode = decode
@@ -77,6 +93,9 @@ class SemanticType:
         self.expand = expand
         # Makes the stage events with such a member need, from the gadget's schema.
         self.stage = stage
+        # Reads a parameter of this type written as text ("SIGKILL" -> 9); a ValueError
+        # for text that names nothing.
+        self.value = value
 
     @property
     def kind(self) -> ValueKind:

@@ -70,6 +70,12 @@ def quote_args(args: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
+def split_args(text: str) -> list[str]:
+    """The arguments of a `quote_args` text (its cut marker left out: the `_truncated`
+    field says it); the marker cannot be an argument, which would be quoted."""
+    return shlex.split(text.removesuffix(TRUNCATED_MARKER))
+
+
 def string_list(raw: bytes, truncated: bool = False) -> str:
     """NUL-separated strings (an argv) shell-quoted; a marker if it was cut short."""
     parts = raw.split(b"\0")
@@ -109,7 +115,15 @@ register(
 )
 register(
     "gadget_string_list",
-    SemanticType(ValueKind.STR, decode=string_list, truncation=True, untrusted=True, wide=True),
+    SemanticType(
+        ValueKind.STR,
+        decode=string_list,
+        truncation=True,
+        untrusted=True,
+        wide=True,
+        # <name>_list: the same arguments as a JSON list, for scripts.
+        companion=("_list", str, None, split_args),
+    ),
 )
 register(
     "gadget_path_components",

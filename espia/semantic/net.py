@@ -98,7 +98,9 @@ register(
 )
 register(
     "gadget_packet_type",
-    SemanticType(ValueKind.INT, render=packet_type, json_text=True, width=9, parse=str.upper),
+    SemanticType(
+        ValueKind.INT, render=memoized(packet_type), json_text=True, width=9, parse=str.upper
+    ),
 )
 register(
     "gadget_bind_opts",

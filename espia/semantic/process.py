@@ -8,6 +8,7 @@ import time
 from functools import cache
 from pathlib import Path
 
+from espia.errors import UsageError
 from espia.gadget.fields import ValueKind, memoized
 from espia.semantic import SemanticType, register
 
@@ -22,6 +23,17 @@ def errno_name(value: int) -> str:
     return errno.errorcode.get(abs(value), str(value)) if value else ""
 
 
+def errno_number(text: str) -> int:
+    """2 for "ENOENT", "enoent" or "2" (a parameter's value); a ValueError otherwise."""
+    name = text.strip()
+    if name.isdigit():
+        return int(name)
+    number = getattr(errno, name.upper(), None)
+    if not name.upper().startswith("E") or not isinstance(number, int):
+        raise ValueError(f"{text!r} is not an errno name (ENOENT...) or number")
+    return number
+
+
 class BootClock:
     """Turns bpf_ktime_get_boot_ns() values into wall-clock time.
 
@@ -31,8 +43,9 @@ class BootClock:
 
     def __init__(self) -> None:
         self.offset_ns = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-
-        self._second = -1
+        # The wall-clock second of the last value formatted: where it starts on the
+        # boot clock (none yet: no value is that far before it), its text up to the dot.
+        self._second_start = -1_000_000_000
         self._prefix = ""
 
     def iso(self, boot_ns: int) -> str:
@@ -40,15 +53,33 @@ class BootClock:
         return self.quoted(boot_ns)[1:-1]
 
     def quoted(self, boot_ns: int) -> str:
-        """iso() as a JSON string: formatted with its quotes, nothing to escape."""
-        seconds, nanos = divmod(boot_ns + self.offset_ns, 1_000_000_000)
-        if seconds != self._second:
+        """iso() as a JSON string: formatted with its quotes, nothing to escape.
+
+        Every event has a timestamp, and at a flood's pace a million of them
+        fall in one second: so a value is compared with the start of the last
+        value's second (one subtraction), and the division
+        and the date's text are done only when a new second begins.
+        """
+        nanos = boot_ns - self._second_start
+        if not 0 <= nanos < 1_000_000_000:
+            seconds, nanos = divmod(boot_ns + self.offset_ns, 1_000_000_000)
+            self._second_start = boot_ns - nanos
             self._prefix = time.strftime('"%Y-%m-%dT%H:%M:%S.', time.gmtime(seconds))
-            self._second = seconds
         return '%s%09dZ"' % (self._prefix, nanos)  # noqa: UP031 - faster than an f-string
 
 
 BOOT_CLOCK = BootClock()
+
+
+def local_time(boot_ns: int) -> str:
+    """2026-11-25T13:00:00.123456789+01:00: a boot-clock time in this host's time zone."""
+    seconds, nanos = divmod(boot_ns + BOOT_CLOCK.offset_ns, 1_000_000_000)
+    moment = time.localtime(seconds)
+    offset = moment.tm_gmtoff or 0
+    sign, offset = ("-", -offset) if offset < 0 else ("+", offset)
+    zone = f"{sign}{offset // 3600:02d}:{offset % 3600 // 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", moment) + f".{nanos:09d}{zone}"
+
 
 # Where this machine's C library headers list the syscall numbers (linux-libc-dev).
 UNISTD_HEADERS = (
@@ -97,18 +128,43 @@ register(
     "gadget_netns_id",
     SemanticType(ValueKind.INT, hidden=True, width=10, right=True, kernel="netns"),
 )
+COMM_MAX = 15  # TASK_COMM_LEN - 1: the kernel cuts longer names
+
+
+def comm_value(text: str) -> str:
+    """A comm to compare with: one longer than the kernel keeps could never match."""
+    if len(text.encode("utf-8", "surrogateescape")) > COMM_MAX:
+        first = text.encode("utf-8", "surrogateescape")[:COMM_MAX].decode("utf-8", "ignore")
+        raise UsageError(
+            f"a comm holds at most {COMM_MAX} bytes (the kernel cuts longer names), so "
+            f"{text!r} never matches: use its first {COMM_MAX}, {first!r}"
+        )
+    return text
+
+
 # Comms repeat: each is decoded once.
 register(
     "gadget_comm",
-    SemanticType(ValueKind.STR, decode=cstring, memo=True, width=16, untrusted=True, kernel="comm"),
+    SemanticType(
+        ValueKind.STR,
+        decode=cstring,
+        memo=True,
+        width=16,
+        untrusted=True,
+        kernel="comm",
+        parse=comm_value,
+    ),
 )
 register("gadget_pid", SemanticType(ValueKind.INT, width=7, right=True, kernel="pid"))
 register("gadget_tid", SemanticType(ValueKind.INT, width=7, right=True, kernel="tid"))
 register("gadget_ppid", SemanticType(ValueKind.INT, width=7, right=True))
 register("gadget_uid", SemanticType(ValueKind.INT, hidden=True, width=6, right=True, kernel="uid"))
 register("gadget_gid", SemanticType(ValueKind.INT, hidden=True, width=6, right=True, kernel="gid"))
-_ERRNO_NAME = ("name", memoized(errno_name), str.upper)
-register("gadget_errno", SemanticType(ValueKind.INT, width=4, right=True, companion=_ERRNO_NAME))
+_ERRNO_NAME = ("name", memoized(errno_name), str.upper, None)
+register(
+    "gadget_errno",
+    SemanticType(ValueKind.INT, width=4, right=True, companion=_ERRNO_NAME, value=errno_number),
+)
 register(
     "gadget_syscall_ret", SemanticType(ValueKind.INT, width=4, right=True, companion=_ERRNO_NAME)
 )

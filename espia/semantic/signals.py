@@ -21,6 +21,25 @@ def signal_name(value: int) -> str:
     return str(value)
 
 
+def signal_number(text: str) -> int:
+    """9 for "SIGKILL", "kill", "sigkill" or "9"; 37 for "SIGRTMIN+3"; a ValueError otherwise."""
+    name = text.strip().upper()
+    if name.isdigit():
+        number = int(name)
+    else:
+        name = name if name.startswith("SIG") else f"SIG{name}"
+        base, plus, offset = name.partition("+")
+        if base == "SIGRTMIN" and (not plus or offset.isdigit()):
+            number = signal.SIGRTMIN + (int(offset) if plus else 0)
+        elif name in signal.Signals.__members__:
+            number = signal.Signals[name].value
+        else:
+            raise ValueError(f"{text!r} is not a signal (a name such as SIGKILL, or a number)")
+    if not 0 < number <= signal.SIGRTMAX:
+        raise ValueError(f"{text!r} is not a signal number (1 to {int(signal.SIGRTMAX)})")
+    return int(number)
+
+
 # The result argument of signal/signal_generate (include/trace/events/signal.h).
 # 255: no signal was sent (types.h).
 SIGNAL_RESULTS = {
@@ -40,7 +59,12 @@ def signal_result(value: int) -> str:
 register(
     "gadget_signal",
     SemanticType(
-        ValueKind.INT, render=memoized(signal_name), json_text=True, width=9, parse=str.upper
+        ValueKind.INT,
+        render=memoized(signal_name),
+        json_text=True,
+        width=9,
+        parse=str.upper,
+        value=signal_number,
     ),
 )
 register(

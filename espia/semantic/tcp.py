@@ -44,7 +44,7 @@ def tcp_flags(value: int) -> str:
     return bits_text(value, TCP_FLAGS)
 
 
-TCP_RETRANSMIT_KINDS = {0: "RETRANSMIT", 1: "SYNACK"}
+TCP_RETRANSMIT_KINDS = {0: "RETRANSMIT", 1: "SYNACK", 2: "LOSS PROBE"}
 
 
 def tcp_retransmit_kind(value: int) -> str:

@@ -150,3 +150,20 @@ def test_espia_leaves_its_own_work_out():
     code, _, err = cli.finish()
     assert code == 0, err
     assert [e for e in cli.json_events() if e.get("pid") == cli.proc.pid] == []
+
+
+def test_spelled_out_operators_after_the_colon(tmp_path):
+    """The README's `==`, `!=`, `=~` and `!~` forms, written after the colon as well."""
+    comm = comm_name()
+    missing, present = tmp_path / "missing-x1", tmp_path / "present-x2"
+    present.write_text("")
+    body = opens(str(missing), str(present))
+    for terms, shown in [
+        ("err:==2", [missing]),
+        ("err:!=2", [present]),
+        (f"path:=~{tmp_path}/m", [missing]),
+        (f"path:!~{tmp_path}/m", [present]),
+    ]:
+        code, lines, err = run_with(["-F", terms, "-o", "columns=path"], body, comm)
+        assert code == 0, err
+        assert lines[1:] == [str(p) for p in shown], terms

@@ -3,7 +3,8 @@
 The cluster is the session's (tests/cluster/conftest.py: `make cluster`, which
 also builds the agent image from this project's Dockerfile and loads it into both
 nodes).  Each node has its own containerd, whose socket is under the cluster's
-state folder per node.
+state folder per node: deployed without --runtime-socket, each agent finds its
+node's from the kubelet.
 
 The tests run in order on one deployment: version before it, deploy --wait,
 the seed's demos, --node, an agent killed mid-stream, undeploy --wait; they
@@ -22,11 +23,14 @@ import time
 import uuid
 
 import pytest
+from cluster_door.agents import until_idle
 
 from cluster.kube import AGENT, BUSYBOX, KUBECONFIG
 from espia._version import __version__
 
 IMAGE = AGENT
+# Each node's containerd (the deployments here find it from the kubelet; a test may still
+# name it with --runtime-socket).
 SOCKET = "/var/lib/espia-cluster/$(NODE_NAME)/containerd.sock"
 NAMESPACE = f"espia-test-{uuid.uuid4().hex[:6]}"
 # An address of this machine where nothing answers DNS (node1's, port 53 closed).
@@ -109,7 +113,9 @@ def door(cluster):
         espia("undeploy", "--wait", "--timeout", "120")
 
 
-def pod(name: str, node: str, command: str, dns: str | None = None) -> None:
+def pod(
+    name: str, node: str, command: str, dns: str | None = None, namespace: str = NAMESPACE
+) -> None:
     spec: dict = {
         "nodeName": node,
         "restartPolicy": "Never",
@@ -127,7 +133,7 @@ def pod(name: str, node: str, command: str, dns: str | None = None) -> None:
         spec["dnsPolicy"] = "None"
         spec["dnsConfig"] = {"nameservers": [dns], "searches": ["svc.cluster.local"]}
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
-    kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=json.dumps(body))
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(body))
 
 
 def test_version_before_deploy(door):
@@ -143,7 +149,7 @@ def test_deploy_waits_for_both_nodes(door):
     started = time.monotonic()
     result = espia(
         "deploy", "--image", IMAGE, "--image-pull-policy", "Never",
-        "--runtime-socket", SOCKET, "--wait", "--timeout", "150",
+        "--wait", "--timeout", "150",
     )  # fmt: skip
     took = time.monotonic() - started
     assert result.returncode == 0, result.stderr
@@ -162,20 +168,45 @@ def test_deploy_waits_for_both_nodes(door):
 def test_deploying_again_upgrades_in_place(door):
     result = espia(
         "deploy", "--image", IMAGE, "--image-pull-policy", "Never",
-        "--runtime-socket", SOCKET, "--wait", "--timeout", "150",
+        "--wait", "--timeout", "150",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "daemonset/espia-agent configured" in result.stderr
 
 
+def agent_pids() -> dict[str, int]:
+    """The cluster's agents, as processes of this machine (the nodes share its kernel)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                env = environ.read().split(b"\0")
+        except OSError:
+            continue
+        # Not the probes' `espia agent --health`, which run in the agents' pods too.
+        if b"agent" in argv and f"127.0.0.1:{7450}".encode() in argv and b"--health" not in argv:
+            node = next((e[10:].decode() for e in env if e.startswith(b"NODE_NAME=")), "")
+            if node in ("node1", "node2"):
+                found[node] = int(entry)
+    return found
+
+
 def test_seed_open_demo_names_the_pod_and_its_node(door):
+    pids = agent_pids()
+    assert sorted(pids) == ["node1", "node2"], pids
+    until_idle(pids)  # the previous test's run may still be unloading
     trace = Streaming(
-        "trace", "open", "-n", NAMESPACE, "-t", "25",
+        "trace", "open", "-n", NAMESPACE, "-t", "120",
         "--filter", "path:/etc/resolv.conf,flags:~(O_WRONLY|O_RDWR)", "-o", "json",
     )  # fmt: skip
     time.sleep(4)
     pod("writer", "node2", "sleep 3; echo '# espia' >> /etc/resolv.conf; sleep 600")
-    trace.wait_for(lambda line: '"writer"' in line, timeout=40)
+    # Generous: a pod starts in seconds, or in a minute on a loaded machine.
+    trace.wait_for(lambda line: '"writer"' in line, timeout=100)
     trace.proc.send_signal(signal.SIGINT)
     assert trace.finish() == 0, trace.err
     events = [json.loads(line) for line in trace.lines]
@@ -185,14 +216,16 @@ def test_seed_open_demo_names_the_pod_and_its_node(door):
     }
     assert all(e["path"] == "/etc/resolv.conf" and "O_WRONLY" in e["flags"] for e in events)
     assert any(line.startswith("espia: node node1: 0 events") for line in trace.err), trace.err
+    # Ctrl-C unloaded the gadget on both nodes: each agent holds its tracker only again.
+    until_idle(pids)
 
 
 def test_seed_dns_demo_through_the_node_that_runs_the_pod(door):
-    trace = Streaming("trace", "dns", "-n", NAMESPACE, "-o", "columns=+nameserver", "-t", "30")
+    trace = Streaming("trace", "dns", "-n", NAMESPACE, "-o", "columns=+nameserver", "-t", "120")
     time.sleep(4)
     pod("asker", "node1", "sleep 3; nslookup -timeout=2 espia.example.test; sleep 600",
         dns=SILENT_NAMESERVER)  # fmt: skip
-    trace.wait_for(lambda line: "espia.example.test" in line, timeout=40)
+    trace.wait_for(lambda line: "espia.example.test" in line, timeout=100)
     trace.proc.send_signal(signal.SIGINT)
     assert trace.finish() == 0, trace.err
     header = trace.lines[0].split()
@@ -217,22 +250,114 @@ def test_unknown_node_is_one_line(door):
     assert result.stderr.strip() == "espia: unknown node node9 (nodes: node1, node2)"
 
 
-def test_an_agent_deleted_mid_stream_is_one_warning_and_the_other_goes_on(door):
-    trace = Streaming("trace", "exec", "-A", "-t", "20", "-o", "json")
-    time.sleep(5)
+def test_list_containers_names_each_pod_container_with_its_node(door):
+    # The demos' pods: writer on node2, asker on node1 (both still there, or finished).
+    result = espia("list-containers", "-n", NAMESPACE, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    listed = [item for line in result.stdout.splitlines() for item in json.loads(line)]
+    assert {(c["k8s"]["node"], c["k8s"]["pod"], c["k8s"]["container"]) for c in listed} <= {
+        ("node2", "writer", "main"), ("node1", "asker", "main")
+    }  # fmt: skip
+    assert ("node2", "writer", "main") in {
+        (c["k8s"]["node"], c["k8s"]["pod"], c["k8s"]["container"]) for c in listed
+    }
+    columns = espia("list-containers", "-n", NAMESPACE, "--node", "node2")
+    assert columns.returncode == 0, columns.stderr
+    header, *rows = columns.stdout.splitlines()
+    assert header.split()[:3] == ["K8S.NODE", "RUNTIME.RUNTIMENAME", "RUNTIME.CONTAINERNAME"]
+    assert [row.split()[:3] for row in rows] == [["node2", "containerd", "main"]], rows
+
+
+def test_a_namespace_with_no_pods_is_one_warning(door):
+    empty = f"espia-empty-{uuid.uuid4().hex[:6]}"
+    result = espia("trace", "exec", "-n", empty, "-t", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        f"espia: warning: namespace {empty} has no pods: nothing to show until one starts"
+    )
+
+
+def test_the_python_api_reaches_the_cluster(door):
+    marker = f"api-{uuid.uuid4().hex[:8]}"
+    script = f"""
+import espia, json, sys
+door = espia.cluster(kubeconfig={str(KUBECONFIG)!r})
+seen = []
+terms = "path:~{marker}"
+with door.trace("open", namespace={NAMESPACE!r}, filter=terms, timeout=100) as events:
+    print("started", flush=True)
+    for event in events:
+        seen.append((type(event).__name__, event.node, event.container.k8s.pod, event.comm))
+        break
+report = {{"seen": seen, "lost": events.lost, "problems": events.problems}}
+print(json.dumps({{**report, "messages": events.messages}}))
+"""
+    # An open a second of a path that holds the marker, until the trace has seen one.  (Not
+    # an exec filtered on comm:sh: this image's busybox sh runs its applets by exec of
+    # /proc/self/exe, so their COMM is "exe".)
+    pod("api-open", "node1", f"while :; do cat /tmp/{marker} 2>/dev/null; sleep 1; done")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line == "started\n", line + (proc.stderr.read() if proc.stderr else "")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()  # reaped here, whatever failed: not found running by a later test's GC
+    assert proc.returncode == 0, err
+    report = json.loads(out.splitlines()[-1])
+    assert report["seen"] == [["TraceOpenEvent", "node1", "api-open", "cat"]], report
+    assert report["lost"] == 0 and report["problems"] == {}, report
+    assert report["messages"][-2].startswith("node node1: "), report
+
+
+def test_an_agent_deleted_mid_stream_is_reconnected_and_the_gap_reported(door):
+    marker = f"back-{uuid.uuid4().hex[:8]}"
+    # An open a second on node2 of a path that holds the marker (see the Python API's test).
+    pod("after", "node2", f"while :; do cat /tmp/{marker} 2>/dev/null; sleep 1; done")
+    trace = Streaming("trace", "open", "-n", NAMESPACE, "-t", "150", "-o", "json",
+                      "-F", f"path:~{marker}")  # fmt: skip
+    try:
+        reconnected(trace, marker)
+    finally:
+        trace.proc.kill()
+        trace.proc.wait()
+    kubectl("rollout", "status", "-n", "espia", "daemonset/espia-agent", "--timeout=120s")
+
+
+def reconnected(trace: Streaming, marker: str) -> None:
+    trace.wait_for(lambda line: marker in line, timeout=100)
     victim = kubectl(
         "get", "pods", "-n", "espia", "-l", "app.kubernetes.io/name=espia",
         "--field-selector", "spec.nodeName=node2", "-o", "name",
     ).split()[0]  # fmt: skip
     kubectl("delete", "-n", "espia", victim, "--grace-period=1", "--wait=false")
+    # The DaemonSet makes node2 a new agent; the client finds it and resumes there.
+    deadline = time.monotonic() + 120
+    while not any("node node2: reconnected after" in line for line in trace.err):
+        assert time.monotonic() < deadline and trace.proc.poll() is None, trace.err
+        time.sleep(0.5)
+    before = len(trace.lines)
+    deadline = time.monotonic() + 60
+    while not any(marker in line for line in trace.lines[before:]):
+        assert time.monotonic() < deadline, (trace.lines[-3:], trace.err)
+        time.sleep(0.5)
+    trace.proc.send_signal(signal.SIGINT)
     code = trace.finish(timeout=60)
-    assert code == 1, trace.err
+    assert code == 1, trace.err  # the outage's events were not seen
+    events = [json.loads(line) for line in trace.lines]
+    assert {(e["k8s"]["node"], e["k8s"]["pod"]) for e in events} == {("node2", "after")}
     warnings = [line for line in trace.err if "warning: node node2" in line]
-    assert len(warnings) == 1, trace.err
+    assert len(warnings) == 1 and warnings[0].endswith("; reconnecting"), trace.err
+    back = [line for line in trace.err if "reconnected after" in line]
+    assert len(back) == 1 and back[0].endswith(" s; events in between were not seen")
     summary = [line for line in trace.err if line.startswith("espia: node ")]
+    summary = [line for line in summary if "reconnected" not in line]
     assert [line.split(":")[1].strip() for line in summary] == ["node node1", "node node2"]
-    # The DaemonSet brings node2's agent back for what follows.
-    kubectl("rollout", "status", "-n", "espia", "daemonset/espia-agent", "--timeout=120s")
+    assert "cut off once" in summary[1] and "cut off" not in summary[0]
 
 
 def test_undeploy_leaves_nothing(door):

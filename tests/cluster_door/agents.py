@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 
 
 class AgentProcess:
@@ -39,10 +40,18 @@ class AgentProcess:
             self.stderr.extend(self.proc.stderr)
 
     def stop(self) -> int:
+        """SIGTERM, then the exit status.  An agent still there 30 s later is killed (and
+        the test fails): a test never leaves an agent behind."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=30)
-        self._reader.join(5)
+        try:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("the agent was still running 30 s after SIGTERM") from None
+        finally:
+            self._reader.join(5)
         return code
 
 
@@ -62,3 +71,23 @@ def programs_held_by(pid: int) -> list[str]:
             if name is not None:  # else it was closed between the two reads
                 names.append(name)
     return sorted(names)
+
+
+# The container tracker's programs (espia/containers/tracker): what an agent holds for its
+# whole life, and all it holds while no gadget runs.
+TRACKER_PROGRAMS = ["on_cgroup_mkdir", "on_exec", "on_unshare"]
+
+
+def until_idle(pids: dict[str, int], timeout: float = 20) -> None:
+    """Waits until each agent in `pids` (node: pid) holds its tracker's programs only.
+
+    A run ends on the agent after its client has its summary (the agent closes the
+    gadget once the stream is done), so a test that starts right after another waits
+    here first; one still holding a gadget's programs after `timeout` fails the test.
+    """
+    deadline = time.monotonic() + timeout
+    while (held := {node: programs_held_by(pid) for node, pid in pids.items()}) != dict.fromkeys(
+        pids, TRACKER_PROGRAMS
+    ):
+        assert time.monotonic() < deadline, held
+        time.sleep(0.2)

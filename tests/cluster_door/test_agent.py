@@ -18,7 +18,7 @@ from support.workloads import comm_name, run_python
 
 from cluster_door.agents import AgentProcess, programs_held_by
 from espia.agent.client import RemoteBatch, RemoteRun, agent_info, run_request
-from espia.agent.wire import WireSchema
+from espia.agent.wire import RemoteSchema
 from espia.errors import UsageError
 
 NODE = "node-under-test"
@@ -34,7 +34,7 @@ def agent() -> Iterator[AgentProcess]:
         assert code == 0, "".join(started.stderr)
 
 
-def collect(run: RemoteRun, schema: WireSchema) -> tuple[list, list[str]]:
+def collect(run: RemoteRun, schema: RemoteSchema) -> tuple[list, list[str]]:
     events, warnings = [], []
     for item in run.batches(schema):
         if isinstance(item, RemoteBatch):
@@ -60,8 +60,8 @@ def test_a_known_workload_arrives_exactly_with_its_node(agent, tmp_path):
     missing = tmp_path / "missing"
     run = RemoteRun(agent.address, run_request("trace", "open", filter=f"comm:{comm}", timeout=3))
     try:
-        schema = WireSchema(run.open())  # the schema comes once the gadget is attached
-        assert schema.default_columns == [
+        schema = RemoteSchema(run.open())  # the schema comes once the gadget is attached
+        assert schema.default_columns(pods=False) == [
             "runtime.containerName",
             "pid",
             "comm",
@@ -108,7 +108,7 @@ for i in range({flood}):
     )
     run = RemoteRun(agent.address, request)
     try:
-        schema = WireSchema(run.open())
+        schema = RemoteSchema(run.open())
         started = time.monotonic()
         run_python(comm, body)
         flood_took = time.monotonic() - started
@@ -143,7 +143,7 @@ def test_two_clients_at_once_each_get_their_own_events(agent, tmp_path):
         ),
     ]
     try:
-        schemas = [WireSchema(run.open()) for run in runs]
+        schemas = [RemoteSchema(run.open()) for run in runs]
         target = tmp_path / "two"
         run_python(comms[0], OPENS, str(target))
         exe = tmp_path / comms[1]
@@ -220,7 +220,7 @@ def test_a_cancelled_run_leaves_only_the_shared_tracker_loaded(agent):
     ]
     try:
         for run in runs:
-            WireSchema(run.open())
+            RemoteSchema(run.open())
         busy = programs_held_by(agent.proc.pid)
         assert len(busy) > len(idle)
         # One collection for all three runs: the tracker's programs are there once.
@@ -238,7 +238,7 @@ def test_sigterm_with_a_client_attached_exits_cleanly():
     started = AgentProcess(NODE)
     run = RemoteRun(started.address, run_request("trace", "open", filter="comm:nobody-at-all"))
     try:
-        schema = WireSchema(run.open())
+        schema = RemoteSchema(run.open())
         assert started.stop() == 0, "".join(started.stderr)
         collect(run, schema)
     finally:

@@ -83,6 +83,10 @@ def test_the_agent_pod_asks_for_what_ebpf_needs_and_no_more():
     assert agent["resources"]["limits"] and agent["resources"]["requests"]
     mounts = {m["mountPath"]: m for m in agent["volumeMounts"]}
     assert mounts["/sys/kernel/tracing"]["readOnly"] and mounts["/sys/fs/cgroup"]["readOnly"]
+    # Without --runtime-socket the agent asks its kubelet: no host path for a socket.
+    assert agent["args"][3:] == ["--runtime-from-kubelet"]
+    assert "/host/runtime" not in mounts
+    assert not [v for v in pod["volumes"] if v["name"] == "runtime"]
 
 
 def test_the_agents_role_grants_nothing_and_says_why():
@@ -196,3 +200,44 @@ def test_local_door_only_flags_are_refused(tmp_path):
     )
     assert result.returncode == 2
     assert "--host is for the local door" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["trace", "signal", "-s", "SIGNOPE"], "parameter signal: "),
+        (["top", "file", "--param", "nope=1"], "top file has no parameter 'nope'"),
+        (["profile", "cpu", "--frequency", "5000"], "--frequency 5000: must be 1 to 1000"),
+        (["trace", "open", "-m", "-1"], "-1 is negative"),
+        (["trace", "open", "-T", "--timestamp", "iso"], "-T is --timestamp relative"),
+        (["trace", "open", "--ready"], "--ready is for json and yaml"),
+    ],
+    ids=["param-value", "param-name", "option", "max-events", "timestamps", "ready"],
+)
+def test_bad_gadget_values_are_one_line_before_the_cluster_is_asked(tmp_path, args, words):
+    # The API server does not answer: a usage error is said before anything asks it.
+    result = kubectl_espia(*args, "--kubeconfig", unreachable_kubeconfig(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
+
+
+def test_deploy_metrics_opts_the_agents_into_serving_them():
+    items = manifests("--metrics", "dns,tcp")
+    for item in items:
+        kubernetes_validate.validate(item, KUBERNETES, strict=True)
+    template = daemonset(items)["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    assert container["args"][-4:] == ["--metrics", "dns,tcp", "--metrics-listen", "0.0.0.0:9464"]
+    assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in container["ports"]
+    annotations = template["metadata"]["annotations"]
+    assert {k: v for k, v in annotations.items() if k.startswith("prometheus.io/")} == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9464",
+        "prometheus.io/path": "/metrics",
+    }
+    # Without --metrics, nothing of it.
+    (plain,) = daemonset(manifests())["spec"]["template"]["spec"]["containers"]
+    assert "--metrics" not in plain["args"] and len(plain["ports"]) == 1
+    bad = kubectl_espia("deploy", "--print-only", "--metrics", "dns,nope")
+    assert bad.returncode == 2
+    assert bad.stderr == "espia: --metrics 'dns,nope': metric sets are dns, tcp (comma-separated)\n"

@@ -17,7 +17,7 @@ from support.runtimes import (
     engine_ping,
     expected_container,
 )
-from support.workloads import unique
+from support.workloads import EspiaCli, unique
 
 from espia.containers.model import Container, ContainerEventKind, K8sMeta
 from espia.containers.runtimes.docker import DockerRuntime
@@ -171,3 +171,36 @@ def test_restart_while_watching_raises_then_watch_again(services: Services, cont
         assert again.error is None
     finally:
         daemon.stop()
+
+
+def test_containers_of_a_runtime_not_watched_are_said_once(podman, tmp_path):
+    """Podman without its API socket: its containers are shown by id, and that is said
+    once for the runtime, not once per container or event."""
+    missing = tmp_path / "missing.sock"
+    cids = [podman.run(unique("unwatched")) for _ in range(2)]
+    try:
+        cli = EspiaCli(
+            [
+                "trace", "exec", "--runtime-socket", f"podman={missing}",
+                "-F", "comm:true", "-o", "columns=runtime.containername,args",
+            ]
+        )  # fmt: skip
+        cli.wait_for(lambda line: line.startswith("RUNTIME.CONTAINERNAME"))
+        for cid in cids * 2:
+            podman.cli("exec", cid, "/bin/true", "unwatched")
+        rows = [cli.wait_for(lambda line, cid=cid: line.startswith(cid[:12])) for cid in cids]
+        time.sleep(1)
+        cli.proc.send_signal(2)
+        code, lines, err = cli.finish()
+    finally:
+        for cid in cids:
+            podman.remove(cid)
+    assert code == 0, err
+    assert [row.split() for row in rows] == [[cid[:12], "/bin/true", "unwatched"] for cid in cids]
+    assert len([line for line in lines if line.endswith("unwatched")]) == 4
+    assert [line for line in err.splitlines() if "podman" in line] == [
+        f"espia: warning: podman: cannot connect to {missing}: no such file or directory "
+        "(its containers are shown by id)",
+        "espia: warning: containers of podman are shown by id: podman's API does not answer "
+        "here (give its socket with --runtime-socket podman=PATH)",
+    ]

@@ -163,8 +163,12 @@ def test_a_selected_container_that_lives_a_moment_is_not_dropped(ctr: Ctr, rootf
     assert row.split() == [name, "/bin/echo", "brief-life"]
     time.sleep(1.5)
     cli.proc.send_signal(2)
-    _, lines, _ = cli.finish()
+    _, lines, err = cli.finish()
     assert len([line for line in lines if "brief-life" in line]) == 1
+    # Nothing matched at start: said once, and the run went on waiting for it (a runtime
+    # that restarts meanwhile has warnings of its own).
+    said = [line for line in err.splitlines() if "no container matches" in line]
+    assert said == [f"espia: warning: no container matches -c {name} yet: waiting for one to start"]
 
 
 @pytest.mark.parametrize("without", [(), ("get_current_task_btf",)], ids=["task-btf", "probe-read"])
@@ -322,3 +326,26 @@ def test_a_runtime_that_refuses_is_a_warning_not_the_end(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith(f"espia: warning: docker: cannot connect to {path}")
     assert result.stdout.splitlines()[0].split()[0] == "RUNTIME.CONTAINERNAME"
+
+
+@pytest.mark.parametrize(
+    ("selector", "shown"),
+    [
+        ("app in (my-app,nothing)", ["my-app"]),
+        ("app notin (my-app)", ["other-app"]),
+        ("app==other", ["other-app"]),
+        ("tier", ["my-app"]),
+        ("!tier", ["other-app"]),
+        ("app in (my-app, other),tier!=web", ["other-app"]),
+    ],
+)
+def test_kubectl_label_selectors_select_their_pods(ctr: Ctr, pods, selector, shown):
+    mine, other = pods
+    tag = unique("labels")
+    with espia.trace("exec", selector=selector, filter=f"args:~{tag}") as trace:
+        ctr.exec(mine.containers["app"], "/bin/echo", tag, "mine")
+        ctr.exec(other.containers["app"], "/bin/echo", tag, "other")
+        time.sleep(0.3)
+        trace.stop()
+        events = list(trace)
+    assert [e.container.k8s.pod for e in events] == shown

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import pytest
-from support.bpf import loaded_programs
+from support.bpf import loaded_programs, wait_until
 from support.workloads import EspiaCli
 
 from espia.ebpf.object import BpfObject
@@ -29,15 +28,6 @@ def programs_of(gadget: str) -> set[str]:
     """Every program of the gadget's object (bpftool shows their whole names, from BTF)."""
     with BpfObject.open(GADGETS / f"trace_{gadget}" / "program.bpf.o") as obj:
         return {p.name for p in obj.programs}
-
-
-def wait_until(condition, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.mark.parametrize("gadget", list(ATTACHED))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from support.dnsclient import ClientRun, Exchange, ask
 from support.netns import Lab, Link, NetNs
 from support.runtimes import Ctr
-from support.workloads import EspiaCli, comm_name
+from support.workloads import PRELUDE, EspiaCli, comm_name
 
 import espia
 
@@ -78,6 +80,7 @@ def test_udp_queries_and_responses_are_paired_with_exact_fields(pair):
         qtype = "A" if exchange.qtype == A else "AAAA"
         common = {
             "proto": "UDP",
+            "dns_truncated": False,
             "id": exchange.ident,
             "qtype": qtype,
             "name": exchange.name,
@@ -215,6 +218,158 @@ def test_server_side_is_attributed_through_its_socket(lab):
         ("R", "OUTGOING", dnsmasq, dnsmasq, "dnsmasq", f"{link.peer4}:53"),
     ]
     assert events[1].get("latency") > 0
+
+
+def test_server_started_before_the_trace_is_attributed_from_its_first_query(lab):
+    """dnsmasq binds and listens before espia starts: its sockets' owners are learnt at
+    start, so its first received query (UDP, and TCP through the accepted socket that
+    inherits the listener's owner) is dnsmasq's, not PID 0."""
+    client, server = lab.netns("client"), lab.netns("server")
+    link = lab.link(client, server)
+    dnsmasq = lab.dnsmasq(server, RECORDS, link.peer4).pid
+    exchanges = [
+        Exchange(link.peer4, "www.test.", A, ident=311),
+        Exchange(link.peer4, "www.test.", A, ident=312, tcp=True),
+    ]
+    events, _ = traced(lambda: ask(client, exchanges), filter=f"netns:{server.inode},qr:Q")
+    seen = [(e.get("proto"), e.get("type"), e.get("id"), e.pid, e.tid, e.comm) for e in events]
+    assert seen == [
+        ("UDP", "HOST", 311, dnsmasq, dnsmasq, "dnsmasq"),
+        ("TCP", "HOST", 312, dnsmasq, dnsmasq, "dnsmasq"),
+    ]
+
+
+# A TCP client that writes its queries in the pieces it is given, each piece its own
+# segment (TCP_NODELAY, a pause between writes), and reads the responses it expects.
+_TCP_PIECES = """
+import json, socket, struct, time
+server, pieces, responses = json.loads(sys.argv[2])
+s = socket.create_connection((server, 53))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for piece in pieces:
+    s.sendall(bytes.fromhex(piece))
+    time.sleep(0.05)
+s.settimeout(5)
+data = b""
+for _ in range(responses):
+    while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+        data += s.recv(65536)
+    data = data[2 + struct.unpack("!H", data[:2])[0]:]
+print(json.dumps({"pid": os.getpid(), "src": list(s.getsockname())}))
+s.close()
+"""
+
+
+def query_bytes(name: str, qtype: int, ident: int) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split("."))
+    return (
+        struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0)
+        + labels
+        + b"\0"
+        + struct.pack("!HH", qtype, 1)
+    )
+
+
+def framed(message: bytes) -> bytes:
+    return struct.pack("!H", len(message)) + message
+
+
+def tcp_pieces(ns: NetNs, server: str, pieces: list[bytes], responses: int) -> dict[str, Any]:
+    comm = comm_name()
+    plan = json.dumps([server, [p.hex() for p in pieces], responses])
+    done = ns.run("python3", "-c", PRELUDE + _TCP_PIECES, comm, plan, timeout=60)
+    return {**json.loads(done.stdout), "comm": comm}
+
+
+def test_tcp_message_split_across_segments_and_two_in_one_segment(pair):
+    """The length prefix split from its message, the prefix itself split, a message cut in
+    the middle of its name, then two queries in one write: each decoded whole."""
+    client, _server, link = pair
+    split = framed(query_bytes("www.test.", A, 701))
+    pieces = [split[:1], split[1:2], split[2:20], split[20:]]
+    pieces.append(
+        framed(query_bytes("six.test.", AAAA, 702)) + framed(query_bytes("no.test.", A, 703))
+    )
+    events, run = traced(
+        lambda: tcp_pieces(client, link.peer4, pieces, 3), filter=f"netns:{client.inode}"
+    )
+    seen = [
+        (e.get("qr"), e.get("id"), e.get("name"), e.get("qtype"), e.get("rcode")) for e in events
+    ]
+    assert sorted(seen, key=lambda s: (s[0], s[1])) == [
+        ("Q", 701, "www.test.", "A", ""),
+        ("Q", 702, "six.test.", "AAAA", ""),
+        ("Q", 703, "no.test.", "A", ""),
+        ("R", 701, "www.test.", "A", "NOERROR"),
+        ("R", 702, "six.test.", "AAAA", "NOERROR"),
+        ("R", 703, "no.test.", "A", "NXDOMAIN"),
+    ]
+    # The queries in the order they were sent, then each response after its query.
+    assert [s[1] for s in seen if s[0] == "Q"] == [701, 702, 703]
+    src = f"{run['src'][0]}:{run['src'][1]}"
+    assert all(e.get("proto") == "TCP" and not e.get("dns_truncated") for e in events)
+    assert {(e.get("src"), e.pid, e.comm) for e in events if e.get("qr") == "Q"} == {
+        (src, run["pid"], run["comm"])
+    }
+    assert all(e.get("latency") > 0 for e in events if e.get("qr") == "R")
+
+
+def test_answers_beyond_the_copy_are_marked_cut(lab):
+    """40 A records over TCP: 667 bytes, of which the kernel copies 512 (the header, the
+    question and 30 whole answers): DNS_TRUNCATED, and ADDRESSES ends with the marker."""
+    client, server = lab.netns("client"), lab.netns("server")
+    link = lab.link(client, server)
+    many = [f"10.8.0.{i}" for i in range(1, 41)]
+    lab.dnsmasq(server, {"many.test.": many}, link.peer4)
+    events, _ = traced(
+        lambda: ask(client, [Exchange(link.peer4, "many.test.", A, ident=801, tcp=True)]),
+        filter=f"netns:{client.inode},qr:R",
+    )
+    assert len(events) == 1
+    (response,) = events
+    assert response.get("dns_truncated") is True
+    assert response.get("size") == 12 + 15 + 40 * 16
+    assert response.get("numanswers") == 40
+    shown = response.get("addresses")
+    assert shown.endswith(" [...]")
+    assert set(shown.removesuffix(" [...]").split(",")) <= set(many)
+    assert len(shown.removesuffix(" [...]").split(",")) == (512 - 12 - 15) // 16
+
+
+# Sticky IPv6 options: an extension header on every datagram the socket sends (PadN only).
+_WITH_EXTENSION = """
+import json, socket, struct
+server, option, ident = json.loads(sys.argv[2])
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, getattr(socket, option), bytes([0, 0, 1, 4, 0, 0, 0, 0]))
+s.connect((server, 53))
+labels = b"\\x03www\\x04test\\x00"
+s.send(struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + struct.pack("!HH", 1, 1))
+s.settimeout(5)
+s.recv(4096)
+print(json.dumps({"src": list(s.getsockname()[:2])}))
+"""
+
+
+@pytest.mark.parametrize("option", ["IPV6_HOPOPTS", "IPV6_DSTOPTS"])
+def test_ipv6_extension_headers_are_followed(pair, option):
+    client, _server, link = pair
+    ident = 901 if option == "IPV6_HOPOPTS" else 902
+
+    def workload() -> dict[str, Any]:
+        plan = json.dumps([link.peer6, option, ident])
+        done = client.run("python3", "-c", PRELUDE + _WITH_EXTENSION, comm_name(), plan)
+        return json.loads(done.stdout)
+
+    events, sent = traced(workload, filter=f"netns:{client.inode}")
+    src = f"[{sent['src'][0]}]:{sent['src'][1]}"
+    server = f"[{link.peer6}]:53"
+    assert [
+        (e.get("qr"), e.get("id"), e.get("name"), e.get("src"), e.get("dst")) for e in events
+    ] == [
+        ("Q", ident, "www.test.", src, server),
+        ("R", ident, "www.test.", server, src),
+    ]
 
 
 def test_unanswered_query_gets_a_record_after_the_timeout_retransmissions_included(lab):
@@ -402,3 +557,24 @@ def seed_row(line: str) -> dict[str, Any]:
         "name": tokens[comm + 4],
         "rest": tokens[comm + 5 :],
     }
+
+
+def test_dns_events_carry_name_rcode_qr_latency_nameserver(pair):
+    client, _server, link = pair
+    with espia.trace("dns", filter=f"netns:{client.inode}") as trace:
+        ask(client, [Exchange(link.peer4, "www.test.", A, ident=77)])
+        trace.stop()
+        events = list(trace)
+    assert [(e.qr, e.name, e.qtype, e.rcode, e.numanswers, e.id) for e in events] == [
+        ("Q", "www.test.", "A", "", 0, 77),
+        ("R", "www.test.", "A", "NOERROR", 2, 77),
+    ]
+    assert [e.nameserver for e in events] == [link.peer4, link.peer4]
+    assert events[0].latency == 0 and events[1].latency > 0
+    assert sorted(events[1].addresses.split(",")) == ["10.9.9.8", "10.9.9.9"]
+    for event in events:
+        for field in type(event).fields:
+            if "." not in field.name:  # raw values; JSON shows some rendered
+                value = getattr(event, field.name)
+                shown = field.text(value) if field.json_text else value
+                assert shown == event.get(field.name), field.name

@@ -10,7 +10,7 @@ import yaml
 from support.schemas import event, schema
 
 from espia.containers.fields import K8S_FIELDS, RUNTIME_FIELDS
-from espia.containers.model import Container, K8sMeta
+from espia.containers.model import Container, K8sMeta, this_node
 from espia.errors import UsageError
 from espia.output import make_output
 from espia.output.columns import select_columns
@@ -98,6 +98,33 @@ def test_json_lines_nest_keys_and_render_typed_values(made):
     )
     assert second["comm"] == "evil\x1b[2J" and second["runtime"]["containerName"] == ""
     assert lost == {"lost_events": 3, "lost_total": 5}
+
+
+def test_json_lines_and_lists_are_exactly_these_bytes(made):
+    """The compact text itself, not only what it parses to: spacing, key order, escapes."""
+    of, fields = made
+    node = json.dumps(this_node())
+    first = (
+        '{"runtime":{"containerName":"app","containerId":"0123456789abcdef",'
+        '"containerImageName":"","runtimeName":"containerd"},'
+        f'"k8s":{{"node":{node},"namespace":"ns","pod":"web-1","container":"app",'
+        '"podLabels":{"a": "1", "b": "2"}},'
+        '"pid":7,"comm":"cat","err":2,"errname":"ENOENT","flags":"O_WRONLY|O_CREAT",'
+        '"cut":false,"path":"/etc/hosts"}'
+    )
+    second = (
+        '{"runtime":{"containerName":"","containerId":"","containerImageName":"",'
+        f'"runtimeName":""}},"k8s":{{"node":{node},"namespace":"","pod":"","container":"",'
+        '"podLabels":{}},"pid":1234567,"comm":"evil\\u001b[2J","err":0,"errname":"",'
+        '"flags":"O_RDONLY","cut":true,"path":"/a/very/long/path/indeed/x"}'
+    )
+    text, _ = write("json", fields, events(of))
+    assert text == f'{first}\n{second}\n{{"lost_events": 3, "lost_total": 5}}\n'
+    out = io.StringIO()
+    listed = make_output("json", fields, [], out, io.StringIO(), lists=True)
+    listed.write(events(of))
+    listed.write([])
+    assert out.getvalue() == f"[{first},{second}]\n[]\n"
 
 
 def test_jsonpretty_and_yaml_show_the_same_values(made):

@@ -118,7 +118,9 @@ def test_all_terms_must_hold(schema):
 def test_task_equalities_go_to_the_kernel(schema):
     pushed = compile_filter("pid:42,comm:cat,uid:1000,path:/x,tid:>3,gid:!0", schema).kernel
     assert pushed == {"pid": 42, "comm": "cat", "uid": 1000}
-    assert compile_filter("comm:averyveryverylongname", schema).kernel == {}
+    with pytest.raises(UsageError, match="a comm holds at most 15 bytes"):
+        compile_filter("comm:averyveryverylongname", schema)
+    assert compile_filter("comm:averyveryveryl", schema).kernel == {"comm": "averyveryveryl"}
     assert compile_filter("comm:~cat", schema).kernel == {}
     assert compile_filter(None, schema).predicate is None
 

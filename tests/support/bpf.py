@@ -62,3 +62,13 @@ def _espia_objects() -> list[str]:
 def loaded_programs() -> set[str]:
     """The names of every program loaded in the kernel now."""
     return {p["name"] for p in _bpftool("prog") if "name" in p}
+
+
+def wait_until(condition, timeout: float = 15) -> bool:
+    """Whether `condition()` came true within `timeout` seconds (polled)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -125,9 +126,15 @@ class Lab:
         return proc
 
     def dnsmasq(
-        self, ns: NetNs, records: Mapping[str, Sequence[str]], *listen: str, port: int = 53
+        self,
+        ns: NetNs,
+        records: Mapping[str, Sequence[str]],
+        *listen: str,
+        port: int = 53,
+        refuse: bool = False,
     ) -> subprocess.Popen:
-        """dnsmasq in `ns` answering `records` (name -> addresses), NXDOMAIN for the rest."""
+        """dnsmasq in `ns` answering `records` (name -> addresses), NXDOMAIN for the rest
+        (or, with `refuse`, REFUSED: a dnsmasq with no upstream server for them)."""
         require("dnsmasq")
         argv = [
             "dnsmasq",
@@ -146,8 +153,9 @@ class Lab:
         argv += [f"--listen-address={address}" for address in ("127.0.0.1", *listen)]
         for name, addresses in records.items():
             argv += [f"--host-record={name.rstrip('.')},{a}" for a in addresses]
-        # Names we do not list are ours alone to answer: NXDOMAIN, never forwarded.
-        argv.append("--address=/#/")
+        if not refuse:
+            # Names we do not list are ours alone to answer: NXDOMAIN, never forwarded.
+            argv.append("--address=/#/")
         proc = ns.popen(*argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.processes.append(proc)
         _wait_listening(ns, port, proc)
@@ -165,6 +173,42 @@ class Lab:
         )
         return self.start(ns, "python3", "-c", code, ready="ready")
 
+    def responder(
+        self,
+        ns: NetNs,
+        address: str,
+        rcode: int = 0,
+        delay: float = 0.0,
+        drop: Sequence[int] = (),
+    ) -> subprocess.Popen:
+        """A UDP DNS server on `address`:53 answering every query with `rcode` and no records,
+        `delay` seconds late, and never the queries of a type in `drop` (a server that loses
+        one of them: dnsmasq cannot be made slow or lossy by itself)."""
+        family = "AF_INET6" if ":" in address else "AF_INET"
+        code = f"""
+import socket, struct, threading
+s = socket.socket(socket.{family}, socket.SOCK_DGRAM)
+s.bind(({address!r}, 53))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(4096)
+    end = 12
+    while data[end]:
+        end += data[end] + 1
+    qtype = struct.unpack_from("!H", data, end + 1)[0]
+    if qtype in {list(drop)!r}:
+        continue
+    reply = data[:2] + struct.pack("!HHHHH", 0x8180 | {rcode}, 1, 0, 0, 0) + data[12 : end + 5]
+    threading.Timer({delay}, s.sendto, (reply, peer)).start()
+"""
+        return self.start(ns, "python3", "-c", code, ready="ready")
+
+    def resolv_conf(self, ns: NetNs, text: str) -> None:
+        """/etc/resolv.conf for the processes of `ns` (`ip netns exec` mounts it), gone with it."""
+        folder = Path("/etc/netns") / ns.name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "resolv.conf").write_text(text)
+
     def close(self) -> None:
         for proc in reversed(self.processes):
             if proc.poll() is None:
@@ -177,6 +221,7 @@ class Lab:
         self.processes.clear()
         for ns in reversed(self.netnses):
             subprocess.run(["ip", "netns", "del", ns.name], capture_output=True, check=False)
+            shutil.rmtree(Path("/etc/netns") / ns.name, ignore_errors=True)
         self.netnses.clear()
 
 

@@ -1,24 +1,11 @@
 # ruff: noqa
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    INT: _ClassVar[Kind]
-    STR: _ClassVar[Kind]
-    BOOL: _ClassVar[Kind]
-    MAP: _ClassVar[Kind]
-
-INT: Kind
-STR: Kind
-BOOL: Kind
-MAP: Kind
 
 class Selector(_message.Message):
     __slots__ = ("containername", "namespace", "podname", "labels", "all_namespaces", "host")
@@ -55,7 +42,18 @@ class RunRequest(_message.Message):
         "selector",
         "queue_batches",
         "client_version",
+        "params",
+        "image",
+        "image_digest",
     )
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     GADGET_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +63,9 @@ class RunRequest(_message.Message):
     SELECTOR_FIELD_NUMBER: _ClassVar[int]
     QUEUE_BATCHES_FIELD_NUMBER: _ClassVar[int]
     CLIENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     category: str
     gadget: str
     filter: str
@@ -74,6 +75,9 @@ class RunRequest(_message.Message):
     selector: Selector
     queue_batches: int
     client_version: str
+    params: _containers.ScalarMap[str, str]
+    image: str
+    image_digest: str
     def __init__(
         self,
         category: _Optional[str] = ...,
@@ -85,77 +89,27 @@ class RunRequest(_message.Message):
         selector: _Optional[_Union[Selector, _Mapping]] = ...,
         queue_batches: _Optional[int] = ...,
         client_version: _Optional[str] = ...,
-    ) -> None: ...
-
-class Field(_message.Message):
-    __slots__ = (
-        "name",
-        "kind",
-        "description",
-        "hidden",
-        "width",
-        "right",
-        "untrusted",
-        "json_text",
-        "rendered",
-        "container",
-    )
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    KIND_FIELD_NUMBER: _ClassVar[int]
-    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
-    HIDDEN_FIELD_NUMBER: _ClassVar[int]
-    WIDTH_FIELD_NUMBER: _ClassVar[int]
-    RIGHT_FIELD_NUMBER: _ClassVar[int]
-    UNTRUSTED_FIELD_NUMBER: _ClassVar[int]
-    JSON_TEXT_FIELD_NUMBER: _ClassVar[int]
-    RENDERED_FIELD_NUMBER: _ClassVar[int]
-    CONTAINER_FIELD_NUMBER: _ClassVar[int]
-    name: str
-    kind: Kind
-    description: str
-    hidden: bool
-    width: int
-    right: bool
-    untrusted: bool
-    json_text: bool
-    rendered: bool
-    container: bool
-    def __init__(
-        self,
-        name: _Optional[str] = ...,
-        kind: _Optional[_Union[Kind, str]] = ...,
-        description: _Optional[str] = ...,
-        hidden: _Optional[bool] = ...,
-        width: _Optional[int] = ...,
-        right: _Optional[bool] = ...,
-        untrusted: _Optional[bool] = ...,
-        json_text: _Optional[bool] = ...,
-        rendered: _Optional[bool] = ...,
-        container: _Optional[bool] = ...,
+        params: _Optional[_Mapping[str, str]] = ...,
+        image: _Optional[str] = ...,
+        image_digest: _Optional[str] = ...,
     ) -> None: ...
 
 class Schema(_message.Message):
-    __slots__ = ("gadget", "fields", "default_columns", "node", "json_lists", "agent_version")
+    __slots__ = ("gadget", "node", "agent_version", "event_schema")
     GADGET_FIELD_NUMBER: _ClassVar[int]
-    FIELDS_FIELD_NUMBER: _ClassVar[int]
-    DEFAULT_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
-    JSON_LISTS_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     gadget: str
-    fields: _containers.RepeatedCompositeFieldContainer[Field]
-    default_columns: _containers.RepeatedScalarFieldContainer[str]
     node: str
-    json_lists: bool
     agent_version: str
+    event_schema: str
     def __init__(
         self,
         gadget: _Optional[str] = ...,
-        fields: _Optional[_Iterable[_Union[Field, _Mapping]]] = ...,
-        default_columns: _Optional[_Iterable[str]] = ...,
         node: _Optional[str] = ...,
-        json_lists: _Optional[bool] = ...,
         agent_version: _Optional[str] = ...,
+        event_schema: _Optional[str] = ...,
     ) -> None: ...
 
 class Column(_message.Message):
@@ -288,6 +242,7 @@ class Batch(_message.Message):
         "new_containers",
         "kernel_lost",
         "queue_lost",
+        "interval",
     )
     SEQ_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -297,6 +252,7 @@ class Batch(_message.Message):
     NEW_CONTAINERS_FIELD_NUMBER: _ClassVar[int]
     KERNEL_LOST_FIELD_NUMBER: _ClassVar[int]
     QUEUE_LOST_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
     seq: int
     count: int
     columns: _containers.RepeatedCompositeFieldContainer[Column]
@@ -305,6 +261,7 @@ class Batch(_message.Message):
     new_containers: _containers.RepeatedCompositeFieldContainer[Container]
     kernel_lost: int
     queue_lost: int
+    interval: int
     def __init__(
         self,
         seq: _Optional[int] = ...,
@@ -315,6 +272,7 @@ class Batch(_message.Message):
         new_containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ...,
         kernel_lost: _Optional[int] = ...,
         queue_lost: _Optional[int] = ...,
+        interval: _Optional[int] = ...,
     ) -> None: ...
 
 class Summary(_message.Message):
@@ -327,6 +285,7 @@ class Summary(_message.Message):
         "dropped_batches",
         "error",
         "exit_code",
+        "agent_stopped",
     )
     RECEIVED_FIELD_NUMBER: _ClassVar[int]
     DELIVERED_FIELD_NUMBER: _ClassVar[int]
@@ -336,6 +295,7 @@ class Summary(_message.Message):
     DROPPED_BATCHES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_STOPPED_FIELD_NUMBER: _ClassVar[int]
     received: int
     delivered: int
     kernel_lost: int
@@ -344,6 +304,7 @@ class Summary(_message.Message):
     dropped_batches: int
     error: str
     exit_code: int
+    agent_stopped: bool
     def __init__(
         self,
         received: _Optional[int] = ...,
@@ -354,6 +315,7 @@ class Summary(_message.Message):
         dropped_batches: _Optional[int] = ...,
         error: _Optional[str] = ...,
         exit_code: _Optional[int] = ...,
+        agent_stopped: _Optional[bool] = ...,
     ) -> None: ...
 
 class RunReply(_message.Message):
@@ -428,3 +390,109 @@ class HealthReply(_message.Message):
     serving: bool
     reason: str
     def __init__(self, serving: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Blob(_message.Message):
+    __slots__ = ("digest", "data")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    data: bytes
+    def __init__(self, digest: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ImageUpload(_message.Message):
+    __slots__ = (
+        "reference",
+        "manifest",
+        "blobs",
+        "verify",
+        "public_key",
+        "signature_manifest",
+        "signature_blobs",
+    )
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_BLOBS_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    manifest: bytes
+    blobs: _containers.RepeatedCompositeFieldContainer[Blob]
+    verify: bool
+    public_key: bytes
+    signature_manifest: bytes
+    signature_blobs: _containers.RepeatedCompositeFieldContainer[Blob]
+    def __init__(
+        self,
+        reference: _Optional[str] = ...,
+        manifest: _Optional[bytes] = ...,
+        blobs: _Optional[_Iterable[_Union[Blob, _Mapping]]] = ...,
+        verify: _Optional[bool] = ...,
+        public_key: _Optional[bytes] = ...,
+        signature_manifest: _Optional[bytes] = ...,
+        signature_blobs: _Optional[_Iterable[_Union[Blob, _Mapping]]] = ...,
+    ) -> None: ...
+
+class ImageReply(_message.Message):
+    __slots__ = ("digest", "missing", "error", "exit_code", "received")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    missing: _containers.RepeatedScalarFieldContainer[str]
+    error: str
+    exit_code: int
+    received: int
+    def __init__(
+        self,
+        digest: _Optional[str] = ...,
+        missing: _Optional[_Iterable[str]] = ...,
+        error: _Optional[str] = ...,
+        exit_code: _Optional[int] = ...,
+        received: _Optional[int] = ...,
+    ) -> None: ...
+
+class ListImagesRequest(_message.Message):
+    __slots__ = ("reference",)
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    def __init__(self, reference: _Optional[str] = ...) -> None: ...
+
+class StoredImage(_message.Message):
+    __slots__ = ("reference", "digest", "size", "manifest", "config")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    digest: str
+    size: int
+    manifest: str
+    config: str
+    def __init__(
+        self,
+        reference: _Optional[str] = ...,
+        digest: _Optional[str] = ...,
+        size: _Optional[int] = ...,
+        manifest: _Optional[str] = ...,
+        config: _Optional[str] = ...,
+    ) -> None: ...
+
+class ListImagesReply(_message.Message):
+    __slots__ = ("node", "images", "error")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    images: _containers.RepeatedCompositeFieldContainer[StoredImage]
+    error: str
+    def __init__(
+        self,
+        node: _Optional[str] = ...,
+        images: _Optional[_Iterable[_Union[StoredImage, _Mapping]]] = ...,
+        error: _Optional[str] = ...,
+    ) -> None: ...

@@ -61,6 +61,18 @@ class AgentStub:
             response_deserializer=espia_dot_agent_dot___proto_dot_agent__pb2.HealthReply.FromString,
             _registered_method=True,
         )
+        self.PutImage = channel.unary_unary(
+            "/espia.agent.v1.Agent/PutImage",
+            request_serializer=espia_dot_agent_dot___proto_dot_agent__pb2.ImageUpload.SerializeToString,
+            response_deserializer=espia_dot_agent_dot___proto_dot_agent__pb2.ImageReply.FromString,
+            _registered_method=True,
+        )
+        self.ListImages = channel.unary_unary(
+            "/espia.agent.v1.Agent/ListImages",
+            request_serializer=espia_dot_agent_dot___proto_dot_agent__pb2.ListImagesRequest.SerializeToString,
+            response_deserializer=espia_dot_agent_dot___proto_dot_agent__pb2.ListImagesReply.FromString,
+            _registered_method=True,
+        )
 
 
 class AgentServicer:
@@ -90,6 +102,21 @@ class AgentServicer:
         context.set_details("Method not implemented!")
         raise NotImplementedError("Method not implemented!")
 
+    def PutImage(self, request, context):
+        """Stores a gadget image the client ships (`kubectl espia run IMAGE`) in the agent's
+        own store, its digests and, if the client asks, its signature checked; a first
+        call without blobs learns which ones the node lacks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details("Method not implemented!")
+        raise NotImplementedError("Method not implemented!")
+
+    def ListImages(self, request, context):
+        """The images of the agent's store (`kubectl espia image list|inspect`)."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details("Method not implemented!")
+        raise NotImplementedError("Method not implemented!")
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +139,16 @@ def add_AgentServicer_to_server(servicer, server):
             servicer.Health,
             request_deserializer=espia_dot_agent_dot___proto_dot_agent__pb2.HealthRequest.FromString,
             response_serializer=espia_dot_agent_dot___proto_dot_agent__pb2.HealthReply.SerializeToString,
+        ),
+        "PutImage": grpc.unary_unary_rpc_method_handler(
+            servicer.PutImage,
+            request_deserializer=espia_dot_agent_dot___proto_dot_agent__pb2.ImageUpload.FromString,
+            response_serializer=espia_dot_agent_dot___proto_dot_agent__pb2.ImageReply.SerializeToString,
+        ),
+        "ListImages": grpc.unary_unary_rpc_method_handler(
+            servicer.ListImages,
+            request_deserializer=espia_dot_agent_dot___proto_dot_agent__pb2.ListImagesRequest.FromString,
+            response_serializer=espia_dot_agent_dot___proto_dot_agent__pb2.ListImagesReply.SerializeToString,
         ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -234,6 +271,66 @@ class Agent:
             "/espia.agent.v1.Agent/Health",
             espia_dot_agent_dot___proto_dot_agent__pb2.HealthRequest.SerializeToString,
             espia_dot_agent_dot___proto_dot_agent__pb2.HealthReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True,
+        )
+
+    @staticmethod
+    def PutImage(
+        request,
+        target,
+        options=(),
+        channel_credentials=None,
+        call_credentials=None,
+        insecure=False,
+        compression=None,
+        wait_for_ready=None,
+        timeout=None,
+        metadata=None,
+    ):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            "/espia.agent.v1.Agent/PutImage",
+            espia_dot_agent_dot___proto_dot_agent__pb2.ImageUpload.SerializeToString,
+            espia_dot_agent_dot___proto_dot_agent__pb2.ImageReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True,
+        )
+
+    @staticmethod
+    def ListImages(
+        request,
+        target,
+        options=(),
+        channel_credentials=None,
+        call_credentials=None,
+        insecure=False,
+        compression=None,
+        wait_for_ready=None,
+        timeout=None,
+        metadata=None,
+    ):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            "/espia.agent.v1.Agent/ListImages",
+            espia_dot_agent_dot___proto_dot_agent__pb2.ListImagesRequest.SerializeToString,
+            espia_dot_agent_dot___proto_dot_agent__pb2.ListImagesReply.FromString,
             options,
             channel_credentials,
             insecure,

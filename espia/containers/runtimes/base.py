@@ -8,6 +8,7 @@ never needs.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from espia.containers.model import Container, ContainerEvent
 from espia.errors import RuntimeUnavailable, UsageError
+
+log = logging.getLogger("espia")
 
 
 @runtime_checkable
@@ -93,11 +96,16 @@ def detect(
     or RuntimeUnavailable says why. Without it every autodetected runtime
     whose socket exists is tried and those that do not answer are skipped;
     two names for one socket (Podman's docker.sock symlink) count once.
-    ``sockets`` overrides socket paths by runtime name.
+    ``sockets`` overrides socket paths by runtime name; a runtime given a
+    socket is asked even if not autodetected, and one that does not answer
+    there is a warning (the user named that socket).
     """
     sockets = dict(sockets or {})
+    # A socket given for a runtime is a request to ask it, even one not autodetected.
     names = (
-        list(selected) if selected is not None else [k.name for k in KINDS.values() if k.autodetect]
+        list(selected)
+        if selected is not None
+        else [k.name for k in KINDS.values() if k.autodetect or k.name in sockets]
     )
     if bad := [n for n in [*names, *sockets] if n not in KINDS]:
         raise _unknown(bad)
@@ -112,11 +120,13 @@ def detect(
                 runtimes.append(open_runtime(kind, path, **options))
                 continue
             real = os.path.realpath(path)
-            if real in seen or not os.path.exists(path):
+            if real in seen or (not os.path.exists(path) and name not in sockets):
                 continue
             try:
                 runtimes.append(open_runtime(kind, path, **options))
-            except RuntimeUnavailable:
+            except RuntimeUnavailable as exc:
+                if name in sockets:  # asked for by its socket: its absence is news
+                    log.warning("%s (its containers are shown by id)", exc)
                 continue
             seen.add(real)
     except BaseException:

@@ -16,7 +16,7 @@ from typing import Any
 
 from espia.containers.model import Container, ContainerEvent
 
-from ._grpc import PING_TIMEOUT, GrpcClient
+from ._grpc import PING_TIMEOUT, GrpcClient, Method, method
 from ._k8s import k8s_meta
 from ._proc import process_ids
 from ._tracker import Running
@@ -53,32 +53,32 @@ class ContainerdRuntime:
         namespaces: Sequence[str] = DEFAULT_NAMESPACES,
     ) -> None:
         from ._proto import (
-            containerd_containers_pb2_grpc,
-            containerd_events_pb2_grpc,
-            containerd_tasks_pb2_grpc,
-            containerd_version_pb2_grpc,
+            containerd_containers_pb2,
+            containerd_events_pb2,
+            containerd_tasks_pb2,
+            containerd_version_pb2,
         )
 
         self.name = name
         self.namespaces = tuple(namespaces)
+        self._list_tasks = method(containerd_tasks_pb2, "Tasks", "List")
+        self._list = method(containerd_containers_pb2, "Containers", "List")
+        self._get_container = method(containerd_containers_pb2, "Containers", "Get")
+        self._subscribe = method(containerd_events_pb2, "Events", "Subscribe")
         self._client = GrpcClient(name, socket)
         try:
-            channel = self._client.channel
-            self._containers = containerd_containers_pb2_grpc.ContainersStub(channel)
-            self._tasks = containerd_tasks_pb2_grpc.TasksStub(channel)
-            self._events = containerd_events_pb2_grpc.EventsStub(channel)
-            self._ping(containerd_version_pb2_grpc.VersionStub(channel))
+            self._ping(method(containerd_version_pb2, "Version", "Version"))
         except BaseException:
             self._client.close()
             raise
         self._running = Running()
         self._sandbox_labels: dict[str, Mapping[str, str]] = {}
 
-    def _ping(self, stub: Any) -> None:
+    def _ping(self, version: Method) -> None:
         """Prove the daemon answers gRPC (a socket can accept and still not serve)."""
         from google.protobuf import empty_pb2
 
-        self._client.call(stub.Version, empty_pb2.Empty(), "get version", timeout=PING_TIMEOUT)
+        self._client.call(version, empty_pb2.Empty(), "get version", timeout=PING_TIMEOUT)
 
     def list_containers(self) -> list[Container]:
         """Containers whose task is running (or paused), in every selected namespace."""
@@ -89,13 +89,13 @@ class ContainerdRuntime:
         for namespace in self.namespaces:
             header = _namespace_header(namespace)
             tasks = self._client.call(
-                self._tasks.List, containerd_tasks_pb2.ListTasksRequest(), "list tasks", header
+                self._list_tasks, containerd_tasks_pb2.ListTasksRequest(), "list tasks", header
             ).tasks
             pids = {t.id: t.pid for t in tasks if t.status in _RUNNING}
             if not pids:
                 continue
             listed = self._client.call(
-                self._containers.List,
+                self._list,
                 containerd_containers_pb2.ListContainersRequest(),
                 "list containers",
                 header,
@@ -149,7 +149,7 @@ class ContainerdRuntime:
 
         request = containerd_containers_pb2.GetContainerRequest(id=container_id)
         header = _namespace_header(namespace)
-        found = self._client.find(self._containers.Get, request, "get container", header)
+        found = self._client.find(self._get_container, request, "get container", header)
         return found.container if found is not None else None
 
     def watch(self) -> Iterator[ContainerEvent]:
@@ -167,7 +167,7 @@ class ContainerdRuntime:
             for topic in _TOPICS
         ]
         request = containerd_events_pb2.SubscribeRequest(filters=filters)
-        for envelope in self._client.stream(self._events.Subscribe, request, "watch events"):
+        for envelope in self._client.stream(self._subscribe, request, "watch events"):
             topic, payload = envelope.topic, envelope.event.value
             if topic == "/tasks/start":
                 start = ev.TaskStart.FromString(payload)

@@ -19,7 +19,7 @@ from typing import Any
 from espia.containers.model import Container, ContainerEvent
 from espia.errors import RuntimeUnavailable
 
-from ._grpc import PING_TIMEOUT, GrpcClient
+from ._grpc import PING_TIMEOUT, GrpcClient, method
 from ._k8s import k8s_meta
 from ._proc import process_ids
 from ._tracker import Running
@@ -45,15 +45,24 @@ class CriRuntime:
         name: str = "cri-o",
         poll_interval: float = POLL_INTERVAL,
     ) -> None:
-        from ._proto import cri_api_pb2, cri_api_pb2_grpc
+        from ._proto import cri_api_pb2
 
         self.name = name
         self.poll_interval = poll_interval
+        self._cri = {
+            name: method(cri_api_pb2, "RuntimeService", name)
+            for name in (
+                "Version",
+                "ListPodSandbox",
+                "ListContainers",
+                "ContainerStatus",
+                "PodSandboxStatus",
+            )
+        }
         self._client = GrpcClient(name, socket)
         try:
-            self._cri = cri_api_pb2_grpc.RuntimeServiceStub(self._client.channel)
             version = cri_api_pb2.VersionRequest(version="v1")
-            self._client.call(self._cri.Version, version, "get version", timeout=PING_TIMEOUT)
+            self._client.call(self._cri["Version"], version, "get version", timeout=PING_TIMEOUT)
         except BaseException:
             self._client.close()
             raise
@@ -70,21 +79,23 @@ class CriRuntime:
         from ._proto import cri_api_pb2 as cri
 
         sandboxes = self._client.call(
-            self._cri.ListPodSandbox, cri.ListPodSandboxRequest(), "list pod sandboxes"
+            self._cri["ListPodSandbox"], cri.ListPodSandboxRequest(), "list pod sandboxes"
         ).items
         by_id = {s.id: s for s in sandboxes}
         running = cri.ContainerFilter(state=cri.ContainerStateValue(state=cri.CONTAINER_RUNNING))
         containers = self._client.call(
-            self._cri.ListContainers, cri.ListContainersRequest(filter=running), "list containers"
+            self._cri["ListContainers"],
+            cri.ListContainersRequest(filter=running),
+            "list containers",
         ).containers
         ready = [s for s in sandboxes if s.state == cri.SANDBOX_READY]
         statuses = self._client.calls(
-            self._cri.ContainerStatus,
+            self._cri["ContainerStatus"],
             [cri.ContainerStatusRequest(container_id=c.id, verbose=True) for c in containers],
             "get container status",
         )
         sandbox_statuses = self._client.calls(
-            self._cri.PodSandboxStatus,
+            self._cri["PodSandboxStatus"],
             [cri.PodSandboxStatusRequest(pod_sandbox_id=s.id, verbose=True) for s in ready],
             "get pod sandbox status",
         )

@@ -102,18 +102,26 @@ int on_unshare(struct trace_event_raw_sys_exit *ctx)
 	return ctx->ret == 0 ? report_namespace() : 0;
 }
 
-SEC("tracepoint/sched/sched_process_exec")
-int on_exec(void *ctx)
+/*
+ * exec and cgroup_mkdir are hooked raw (their arguments as the kernel passes
+ * them, no trace record built): a raw tracepoint is cheaper, and detaching
+ * one does not wait for a grace period under the kernel's event mutex, as a
+ * perf-event tracepoint does, one after the other, at every exit.
+ */
+SEC("raw_tracepoint/sched_process_exec")
+int on_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	return report_namespace();
 }
 
-SEC("tracepoint/cgroup/cgroup_mkdir")
-int on_cgroup_mkdir(struct trace_event_raw_cgroup *ctx)
+/* cgroup_mkdir(struct cgroup *cgrp, const char *path) */
+SEC("raw_tracepoint/cgroup_mkdir")
+int on_cgroup_mkdir(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct cgroup *cgrp = (struct cgroup *)ctx->args[0];
 	struct event *e;
 
-	if (ctx->root != 0) /* hierarchy 0 is cgroup v2 */
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0) /* hierarchy 0 is cgroup v2 */
 		return 0;
 	if (gadget_should_discard_current() || gadget_netns_dropped(0))
 		return 0;
@@ -125,10 +133,9 @@ int on_cgroup_mkdir(struct trace_event_raw_cgroup *ctx)
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->mntns = 0;
 	e->netns = 0;
-	e->cgroup_id = ctx->id;
+	e->cgroup_id = BPF_CORE_READ(cgrp, kn, id);
 	e->comm[0] = '\0';
-	bpf_probe_read_kernel_str(e->cgroup, sizeof(e->cgroup),
-				  (void *)ctx + (ctx->__data_loc_path & 0xFFFF));
+	bpf_probe_read_kernel_str(e->cgroup, sizeof(e->cgroup), (const char *)ctx->args[1]);
 	gadget_submit(e);
 	return 0;
 }

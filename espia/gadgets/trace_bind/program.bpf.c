@@ -36,6 +36,10 @@ struct event {
 GADGET_TRACER_MAP(events);
 GADGET_TRACER(bind, events, event);
 
+/* --ignore-errors: only the binds that succeeded. */
+const volatile bool ignore_errors = false;
+GADGET_PARAM(ignore_errors);
+
 static __always_inline __u8 socket_opts(struct sock *sk)
 {
 	struct inet_sock *inet = (struct inet_sock *)sk;
@@ -65,6 +69,8 @@ static __always_inline void bound(int call, long ret, const struct gadget_syscal
 	struct event *e;
 	__u32 netns;
 
+	if (ignore_errors && ret < 0)
+		return;
 	/* The longest address first; a short sockaddr at the end of a page is read as IPv4. */
 	if (bpf_probe_read_user(&sa, sizeof(sa), (void *)args->a[1]) &&
 	    bpf_probe_read_user(&sa, sizeof(struct sockaddr_in), (void *)args->a[1]))

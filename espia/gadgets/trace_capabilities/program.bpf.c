@@ -4,9 +4,14 @@
  *
  * capability/cap_capable runs in cap_capable(), which every capable(),
  * ns_capable() and has_capability() call reaches, with the capability and
- * the verdict.  On this kernel's form of the tracepoint there is no audit
- * option (whether the check is logged), so none is shown.  The syscall the
- * task is in, where bpf_task_pt_regs() (5.15) gives its registers, tells
+ * the verdict.  Whether the check is audited is not known here: the
+ * caller's choice (ns_capable() or ns_capable_noaudit(), the CAP_OPT_NOAUDIT
+ * bit of security_capable()'s opts) reaches cap_capable() as an argument
+ * that the tracepoint (its 5 arguments: cred, target_ns, capable_ns, cap,
+ * ret) does not pass on, and a raw tracepoint sees those same 5.  Only a
+ * kprobe or fentry program on cap_capable, or an LSM capable hook, reads
+ * opts: absent or refused on this kernel, so there is no AUDIT field.  The
+ * syscall the task is in, where bpf_task_pt_regs() (5.15) gives its registers, tells
  * what the check was for; a kernel thread is in none.
  */
 #include <espia/gadget.bpf.h>
@@ -14,6 +19,7 @@
 #include <espia/syscall.bpf.h>
 
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
+#define EEXIST 17
 
 struct event {
 	GADGET_PROCESS_MEMBERS;
@@ -27,6 +33,42 @@ struct event {
 
 GADGET_TRACER_MAP(events);
 GADGET_TRACER(capabilities, events, event);
+
+/* --unique: a capability once per process and container, at its first check. */
+const volatile bool unique = false;
+GADGET_PARAM(unique);
+
+struct unique_key {
+	__u64 mntns;
+	__u32 pid;
+	__u32 cap;
+};
+
+/*
+ * The (container, process, capability) already sent, for --unique.  Not
+ * preallocated, so it costs nothing without the option; when it is full a
+ * new check is sent anyway: a repeat is better than a loss.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct unique_key);
+	__type(value, __u8);
+} sent_caps SEC(".maps");
+
+/* Whether this check was sent before for this process (and records it if not). */
+static __always_inline bool already_sent(int cap)
+{
+	struct unique_key key = {
+		.mntns = gadget_current_mntns(),
+		.pid = bpf_get_current_pid_tgid() >> 32,
+		.cap = cap,
+	};
+	__u8 one = 1;
+
+	return bpf_map_update_elem(&sent_caps, &key, &one, BPF_NOEXIST) == -EEXIST;
+}
 
 /* The syscall the current task is in, or -1 (a kernel thread, or no way to know). */
 static __always_inline __s32 current_syscall(void)
@@ -59,6 +101,8 @@ int cap_capable(struct bpf_raw_tracepoint_args *ctx)
 	struct event *e;
 
 	if (gadget_should_discard_current())
+		return 0;
+	if (unique && already_sent(ctx->args[3]))
 		return 0;
 	e = gadget_current_event(&events, event);
 	if (!e)

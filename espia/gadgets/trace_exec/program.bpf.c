@@ -3,7 +3,8 @@
  * trace exec: every execve(2) and execveat(2), successful or not.
  *
  * The arguments are copied at syscall entry, while the caller's memory still
- * holds them.  A successful exec is reported from sched_process_exec, where
+ * holds them, by one program, record(), that both calls' entries reach by a
+ * tail call (tailcall.bpf.h: the verifier checks the copies once).  A successful exec is reported from sched_process_exec, where
  * the task already runs the new program (its new comm) and old_pid names the
  * thread that called exec even if it was not the leader; a failed one from
  * the syscall's exit, with the error.
@@ -14,6 +15,7 @@
  */
 #include <espia/gadget.bpf.h>
 #include <espia/path.bpf.h>
+#include <espia/tailcall.bpf.h>
 
 #define ARGS_SIZE 4096
 #define MAX_ARGS 64
@@ -62,6 +64,15 @@ GADGET_TRACER_MAP(events);
 GADGET_SCRATCH(scratch_event, scratch);
 GADGET_TRACER(exec, events, event);
 
+/* What an entry hands record(), on its CPU. */
+struct exec_args {
+	const char *filename;
+	const char *const *argv;
+};
+
+GADGET_SCRATCH(exec_args, entered);
+GADGET_TAIL_CALL(recorder, record, struct trace_event_raw_sys_enter);
+
 static __always_inline void copy_args(struct event *e, const char *const *argv)
 {
 	__u32 off = 0;
@@ -101,23 +112,40 @@ static __always_inline void copy_args(struct event *e, const char *const *argv)
 	e->args_size = off < ARGS_SIZE ? off : ARGS_SIZE;
 }
 
-static __always_inline int enter(const char *filename, const char *const *argv)
+static __always_inline int enter(struct trace_event_raw_sys_enter *ctx, const char *filename,
+				 const char *const *argv)
+{
+	struct exec_args *args = gadget_scratch(&entered);
+
+	if (!args)
+		return 0;
+	args->filename = filename;
+	args->argv = argv;
+	gadget_tail_call(ctx, &recorder);
+	return 0;
+}
+
+/* An exec's arguments, kept for its end (a tail call from enter(): loaded, not attached). */
+SEC("tracepoint")
+int record(struct trace_event_raw_sys_enter *ctx)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct exec_args *args = gadget_scratch(&entered);
 	struct path pwd;
 	struct event *e;
 
 	e = gadget_scratch(&scratch);
-	if (!e)
+	if (!e || !args)
 		return 0;
 	e->args_truncated = 0;
 	e->cwd_truncated = 0;
 	e->exe_truncated = 0;
 	e->filename_truncated = 0;
 	e->exe[0] = e->exe[1] = '\0'; /* no program yet: no path (path.bpf.h) */
-	gadget_read_user_str(e->filename, sizeof(e->filename), filename, &e->filename_truncated);
-	copy_args(e, argv);
+	gadget_read_user_str(e->filename, sizeof(e->filename), args->filename,
+			     &e->filename_truncated);
+	copy_args(e, args->argv);
 	pwd = BPF_CORE_READ(task, fs, pwd);
 	gadget_path_components_of(&pwd, e->cwd, CWD_SIZE, &e->cwd_truncated);
 	/* A full table would drop this exec unseen: count it. */
@@ -170,13 +198,13 @@ static __always_inline int leave(int ret)
 SEC("tracepoint/syscalls/sys_enter_execve")
 int enter_execve(struct trace_event_raw_sys_enter *ctx)
 {
-	return enter((const char *)ctx->args[0], (const char *const *)ctx->args[1]);
+	return enter(ctx, (const char *)ctx->args[0], (const char *const *)ctx->args[1]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_execveat")
 int enter_execveat(struct trace_event_raw_sys_enter *ctx)
 {
-	return enter((const char *)ctx->args[1], (const char *const *)ctx->args[2]);
+	return enter(ctx, (const char *)ctx->args[1], (const char *const *)ctx->args[2]);
 }
 
 SEC("tracepoint/sched/sched_process_exec")

@@ -11,6 +11,11 @@
  * buffer is still there) and the record is cut to its length, so a short
  * path costs a short record in the ring buffer.
  *
+ * The work of a kept open (FULLPATH's walk, the bounded copy of the path) is
+ * one program, emit(), that each call's exit program reaches by a tail call
+ * (tailcall.bpf.h) once the filters have kept the open: the verifier checks
+ * it once instead of once per call, and a dropped open never gets there.
+ *
  * That path is what the task's memory holds at exit, which another thread
  * may have rewritten after the kernel read it.  So a successful open also
  * carries FULLPATH, the path of the file the kernel actually opened, walked
@@ -19,6 +24,7 @@
 #include <espia/gadget.bpf.h>
 #include <espia/file.bpf.h>
 #include <espia/path.bpf.h>
+#include <espia/tailcall.bpf.h>
 
 #define PATH_MAX 4096
 /* Room for FULLPATH's components: deeper or longer paths are cut visibly. */
@@ -73,7 +79,10 @@ struct {
 
 GADGET_TRACER_MAP(events);
 GADGET_SCRATCH(event, scratch);
+GADGET_SCRATCH(open_args, kept); /* what an exit hands emit(), on its CPU */
 GADGET_TRACER(open, events, event);
+
+GADGET_TAIL_CALL(emitter, emit, struct trace_event_raw_sys_exit);
 
 /* What the syscall's raw arguments a[0..3] mean for each call. */
 static __always_inline void decode_args(enum open_call call, const unsigned long a[4],
@@ -122,19 +131,21 @@ static __always_inline int enter(enum open_call call, struct trace_event_raw_sys
 	return 0;
 }
 
-static __always_inline int leave(enum open_call call, long ret)
+/*
+ * The exit of an open: the filters first (from the arguments' record, in the
+ * fallback), then, for a kept open only, its arguments to emit().
+ */
+static __always_inline int leave(enum open_call call, struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	struct open_args from_regs = {}, *args;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_args *args, *recorded;
 	struct pt_regs *regs;
-	struct event *e;
-	__u64 uid_gid, size, packed; /* 64 bits: the register checked is the one passed */
-	char *path;
-	long len;
 
 	if (gadget_helper_task_pt_regs) {
 		if (gadget_should_discard_current())
+			return 0;
+		args = gadget_scratch(&kept);
+		if (!args)
 			return 0;
 		regs = core_current_syscall_regs();
 		unsigned long a[4] = {
@@ -143,22 +154,43 @@ static __always_inline int leave(enum open_call call, long ret)
 			PT_REGS_PARM3_CORE_SYSCALL(regs),
 			PT_REGS_PARM4_CORE_SYSCALL(regs),
 		};
-		decode_args(call, a, &from_regs);
-		args = &from_regs;
+		decode_args(call, a, args);
 	} else {
 		/* Most exits are of opens the filters dropped: find out first. */
-		args = bpf_map_lookup_elem(&inflight, &tid);
+		recorded = bpf_map_lookup_elem(&inflight, &tid);
+		if (!recorded)
+			return 0;
+		args = gadget_scratch(&kept);
+		if (args)
+			*args = *recorded;
+		bpf_map_delete_elem(&inflight, &tid);
 		if (!args)
 			return 0;
 	}
-	uid_gid = bpf_get_current_uid_gid();
+	gadget_tail_call(ctx, &emitter);
+	return 0;
+}
+
+/* A kept open's event, from the arguments leave() kept (a tail call: loaded, not attached). */
+SEC("tracepoint")
+int emit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid, size, packed; /* 64 bits: the register checked is the one passed */
+	long ret = ctx->ret, len;
+	struct open_args *args;
+	struct event *e;
+	char *path;
+
+	args = gadget_scratch(&kept);
 	e = gadget_scratch(&scratch);
-	if (!e)
-		goto out;
+	if (!args || !e)
+		return 0;
+	uid_gid = bpf_get_current_uid_gid();
 	e->timestamp = bpf_ktime_get_boot_ns();
 	e->mntns = gadget_current_mntns();
 	e->pid = pid_tgid >> 32;
-	e->tid = tid;
+	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)uid_gid;
 	e->gid = uid_gid >> 32;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
@@ -189,9 +221,6 @@ static __always_inline int leave(enum open_call call, long ret)
 	if (size > PATH_MAX)
 		size = PATH_MAX;
 	gadget_output(&events, e, offsetof(struct event, fullpath) + packed + size);
-out:
-	if (!gadget_helper_task_pt_regs)
-		bpf_map_delete_elem(&inflight, &tid);
 	return 0;
 }
 
@@ -205,7 +234,7 @@ out:
 	SEC("tracepoint/syscalls/sys_exit_" #name)                   \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)        \
 	{                                                           \
-		return leave(call, ctx->ret);                       \
+		return leave(call, ctx);                            \
 	}
 
 OPEN_CALL(OPEN, open)

@@ -36,6 +36,13 @@ enum kill_call {
 GADGET_TRACER_MAP(events);
 GADGET_TRACER(signal, events, event);
 
+/* -s SIG: only this signal (0: every one). */
+const volatile gadget_signal signal = 0;
+GADGET_PARAM(signal);
+/* --failed-only: only the kill calls that failed; signal_generate then sends nothing. */
+const volatile bool failed_only = false;
+GADGET_PARAM(failed_only);
+
 /* The si_code the kernel's own tracepoint shows for `info` (include/trace/events/signal.h). */
 static __always_inline int signal_code(struct kernel_siginfo *info)
 {
@@ -57,6 +64,8 @@ int signal_generated(struct bpf_raw_tracepoint_args *ctx)
 	struct task_struct *target = (struct task_struct *)ctx->args[2];
 	struct event *e;
 
+	if (failed_only || (signal && ctx->args[0] != signal))
+		return 0;
 	if (gadget_should_discard_current())
 		return 0;
 	e = gadget_current_event(&events, event);
@@ -76,15 +85,16 @@ int signal_generated(struct bpf_raw_tracepoint_args *ctx)
 static __always_inline void killed(enum kill_call call, long ret,
 				   const struct gadget_syscall_args *args)
 {
+	int sig = call == CALL_TGKILL ? args->a[2] : args->a[1];
 	struct event *e;
 
-	if (ret >= 0)
+	if (ret >= 0 || (signal && sig != signal))
 		return;
 	e = gadget_current_event(&events, event);
 	if (!e)
 		return;
 	/* kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig) */
-	e->sig = call == CALL_TGKILL ? args->a[2] : args->a[1];
+	e->sig = sig;
 	e->tpid = call == CALL_TGKILL ? args->a[1] : args->a[0];
 	e->tcomm[0] = '\0';
 	e->ret = ret;

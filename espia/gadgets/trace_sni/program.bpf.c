@@ -79,18 +79,6 @@ struct {
 GADGET_TRACER_MAP(events);
 GADGET_TRACER(sni, events, event);
 
-/* The offset of the TCP header: the IP header's length (no IPv6 extension headers). */
-static __always_inline __u32 tcp_offset(struct __sk_buff *skb)
-{
-	__u8 version_ihl;
-
-	if (skb->protocol == bpf_htons(GADGET_ETH_P_IPV6))
-		return sizeof(struct ipv6hdr);
-	if (bpf_skb_load_bytes(skb, 0, &version_ihl, 1))
-		return 0;
-	return (version_ihl & 0xf) * 4;
-}
-
 /* Appends the segment's payload to `copy`; true once the copy is done (whole or given up). */
 static __always_inline bool append(struct __sk_buff *skb, struct hello_copy *copy,
 				   const struct gadget_packet *packet, __u32 seq)
@@ -163,29 +151,22 @@ int sni_egress(struct __sk_buff *skb)
 	struct gadget_packet packet;
 	struct hello_copy *copy;
 	struct bpf_sock *sk;
-	__u32 seq;
 
 	if (!gadget_skb_parse(skb, &packet) || packet.proto != IPPROTO_TCP ||
 	    !packet.payload_length)
 		return 1;
-	sk = skb->sk;
+	sk = gadget_skb_fullsock(skb);
 	if (!sk)
 		return 1;
-	sk = bpf_sk_fullsock(sk);
-	if (!sk)
-		return 1;
-	if (bpf_skb_load_bytes(skb, tcp_offset(skb) + 4, &seq, sizeof(seq)))
-		return 1;
-	seq = bpf_ntohl(seq);
 	copy = bpf_sk_storage_get(&copies, sk, 0, 0);
-	if (copy && seq != copy->next_seq)
+	if (copy && packet.seq != copy->next_seq)
 		return 1; /* a resend of what was copied already, or out of order */
 	if (!copy) {
 		copy = start(skb, sk, &packet);
 		if (!copy)
 			return 1;
 	}
-	if (append(skb, copy, &packet, seq)) {
+	if (append(skb, copy, &packet, packet.seq)) {
 		__u64 size = copy->e.size;
 
 		if (size > HELLO_MAX)

@@ -21,7 +21,6 @@
 #include <espia/gadget.bpf.h>
 #include <espia/net.bpf.h>
 
-#define MAX_SOCKETS 65536
 
 enum tcp_event_type {
 	connect = 1,
@@ -46,12 +45,7 @@ struct event {
 };
 
 /* The task each socket belongs to, from connect(2) or accept(2) on. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_SOCKETS);
-	__type(key, __u64);
-	__type(value, struct gadget_task_ident);
-} owners SEC(".maps");
+GADGET_SOCKET_OWNER_MAP(owners);
 
 GADGET_TRACER_MAP(events);
 GADGET_TRACER(tcp, events, event);

@@ -13,15 +13,23 @@
  * the container columns are the pod's (gadget.yaml joins by netns; the
  * owner's mount namespace is shown as it is).
  *
- * This kernel has no tracepoint for tail loss probes: a probe that resends
- * a segment is shown as a RETRANSMIT.
+ * A tail loss probe that resends a segment is a LOSS PROBE: the kernel has
+ * no tracepoint of its own for probes, but tcp_send_loss_probe() resends
+ * through __tcp_retransmit_skb(), where tcp:tcp_retransmit_skb fires, and
+ * the socket then tells it from other resends (retransmit_kind()).  A probe
+ * that sends new data instead is a first transmission: not shown.
  */
 #include <espia/gadget.bpf.h>
 #include <espia/net.bpf.h>
 
-#define MAX_SOCKETS 65536
 #define TCP_SYN_RECV_STATE 3 /* include/net/tcp_states.h */
 #define TCPHDR_SYN_ACK 0x12  /* include/net/tcp.h: TCPHDR_SYN | TCPHDR_ACK */
+#define ICSK_TIME_LOSS_PROBE 5 /* include/net/inet_connection_sock.h, since 3.10 */
+
+/* TYPE (gadget_tcp_retransmit_kind, espia/semantic/tcp.py). */
+#define KIND_RETRANSMIT 0
+#define KIND_SYNACK 1
+#define KIND_LOSS_PROBE 2
 
 struct event {
 	gadget_timestamp timestamp;
@@ -40,12 +48,7 @@ struct event {
 };
 
 /* The task that last sent through each socket. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_SOCKETS);
-	__type(key, __u64);
-	__type(value, struct gadget_task_ident);
-} owners SEC(".maps");
+GADGET_SOCKET_OWNER_MAP(owners);
 
 GADGET_TRACER_MAP(events);
 GADGET_TRACER(tcpretrans, events, event);
@@ -112,6 +115,27 @@ static __always_inline void send(struct sock *sk, const __u8 *saddr, const __u8 
 	gadget_submit(e);
 }
 
+/*
+ * Whether the resend of `cb`'s segment by `sk` is a tail loss probe.  The
+ * loss-probe timer calls tcp_send_loss_probe() with icsk_pending still
+ * ICSK_TIME_LOSS_PROBE, and the probe records tlp_high_seq only after its
+ * resend; it resends the last segment sent (its end is snd_nxt), cut to one
+ * MSS.  A fast retransmit can run while the probe timer is pending (an ACK
+ * that reports a hole), so the timer alone does not tell: the hole is not the
+ * last segment, which no later segment's delivery can show lost.
+ */
+static __always_inline __u8 retransmit_kind(struct sock *sk, struct tcp_skb_cb *cb)
+{
+	struct inet_connection_sock *icsk = (void *)sk;
+	struct tcp_sock *tp = (void *)sk;
+
+	if (BPF_CORE_READ(icsk, icsk_pending) == ICSK_TIME_LOSS_PROBE &&
+	    !BPF_CORE_READ(tp, tlp_high_seq) && BPF_CORE_READ(cb, tcp_gso_segs) <= 1 &&
+	    BPF_CORE_READ(cb, end_seq) == BPF_CORE_READ(tp, snd_nxt))
+		return KIND_LOSS_PROBE;
+	return KIND_RETRANSMIT;
+}
+
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int tcp_retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
 {
@@ -123,7 +147,8 @@ int tcp_retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
 	if (bpf_core_field_exists(ctx->err))
 		err = ctx->err;
 	send((struct sock *)ctx->skaddr, ctx->saddr_v6, ctx->daddr_v6, ctx->sport, ctx->dport,
-	     ctx->state, BPF_CORE_READ(cb, tcp_flags), 0, BPF_CORE_READ(cb, tcp_gso_segs), err);
+	     ctx->state, BPF_CORE_READ(cb, tcp_flags), retransmit_kind((struct sock *)ctx->skaddr, cb),
+	     BPF_CORE_READ(cb, tcp_gso_segs), err);
 	return 0;
 }
 
@@ -131,7 +156,7 @@ SEC("tracepoint/tcp/tcp_retransmit_synack")
 int tcp_retransmit_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
 {
 	send((struct sock *)ctx->skaddr, ctx->saddr_v6, ctx->daddr_v6, ctx->sport, ctx->dport,
-	     TCP_SYN_RECV_STATE, TCPHDR_SYN_ACK, 1, 1, 0);
+	     TCP_SYN_RECV_STATE, TCPHDR_SYN_ACK, KIND_SYNACK, 1, 0);
 	return 0;
 }
 

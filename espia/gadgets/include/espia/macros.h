@@ -24,6 +24,19 @@
  * dropping older kernels.  Both start out holding the helper's id, which is
  * how espia knows what to probe; it then writes 1 or 0 in its place.
  */
+/*
+ * GADGET_PARAM(name): the `const volatile` global `name` (declared just before,
+ * with its default value) is a parameter of the gadget: espia offers it as
+ * `--name VALUE` and `--param name=VALUE`, typed by the variable's own type
+ * (an integer, bool, char array, an enum, or a semantic type such as
+ * gadget_signal), and writes the value into .rodata before load, so the
+ * verifier drops the branches the value rules out.  gadget.yaml may describe
+ * it under `params:`.  The marker's pointer type only checks at compile time
+ * that `name` exists; it is never dereferenced.
+ */
+#define GADGET_PARAM(name) \
+	const volatile typeof(name) *const volatile gadget_param__##name SEC(".rodata") = 0
+
 #define GADGET_HELPER(helper) const volatile __u32 gadget_helper_##helper = BPF_FUNC_##helper
 
 #define GADGET_FALLBACK(program, helper) \

@@ -43,6 +43,48 @@ struct gadget_task_ident {
 };
 
 /*
+ * Two ways for a gadget to remember the owner of each socket, by program type:
+ *
+ * - GADGET_SOCKET_OWNERS(): socket-local storage (BPF_MAP_TYPE_SK_STORAGE),
+ *   for programs handed a struct bpf_sock (cgroup_skb, cgroup/bind): freed
+ *   with the socket, inherited by the sockets a listener accepts (CLONE),
+ *   and filled by espia at start, once attached, with the processes holding
+ *   the sockets that already exist (espia.engine.sockets): a server that
+ *   has not sent since espia started is known from its first packet.  The
+ *   name is the convention espia finds it by.
+ * - GADGET_SOCKET_OWNER_MAP(name): an LRU hash keyed by the kernel's socket
+ *   address, for tracepoints and raw tracepoints, which see a struct sock *
+ *   (not a pointer the socket-storage helpers take).
+ */
+#define GADGET_SOCKET_OWNERS()                                           \
+	struct {                                                         \
+		__uint(type, BPF_MAP_TYPE_SK_STORAGE);                   \
+		__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);      \
+		__type(key, int);                                        \
+		__type(value, struct gadget_task_ident);                 \
+	} gadget_socket_owners SEC(".maps")
+
+#define GADGET_SOCKET_OWNERS_MAX 65536
+#define GADGET_SOCKET_OWNER_MAP(name)                                    \
+	struct {                                                         \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);                     \
+		__uint(max_entries, GADGET_SOCKET_OWNERS_MAX);           \
+		__type(key, __u64);                                      \
+		__type(value, struct gadget_task_ident);                 \
+	} name SEC(".maps")
+
+/*
+ * The full socket a cgroup_skb packet belongs to, or NULL (a request or
+ * time-wait socket, or none).
+ */
+static __always_inline struct bpf_sock *gadget_skb_fullsock(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	return sk ? bpf_sk_fullsock(sk) : NULL;
+}
+
+/*
  * The current task, read from its task_struct: cgroup_skb programs have no
  * bpf_get_current_pid_tgid() before Linux 6.x, but they may read kernel memory.
  */
@@ -125,18 +167,60 @@ struct gadget_packet {
 	gadget_l4endpoint dst;
 	__u32 payload_offset; /* from the network header */
 	__u32 payload_length;
+	__u32 seq;            /* TCP: the sequence number of the payload's first byte */
 	__u8 proto;           /* IPPROTO_TCP or IPPROTO_UDP */
 };
 
+#define GADGET_IPV6_HOPOPTS 0
+#define GADGET_IPV6_ROUTING 43
+#define GADGET_IPV6_FRAGMENT 44
+#define GADGET_IPV6_DSTOPTS 60
+/* Extension headers followed before giving up (RFC 8200 expects a handful at most). */
+#define GADGET_IPV6_MAX_EXTENSIONS 6
+
+/*
+ * Follows the IPv6 extension headers from *offset (just past the fixed header),
+ * `*next` the first one's type: on return they point at the transport header.
+ * False for a fragment past the first (no transport header: it is not
+ * parsed, as for an IPv4 fragment past the first) or too many headers.
+ * Hop-by-hop, routing and destination options say their length in 8-byte
+ * units, not counting the first 8; a fragment header is 8 bytes.
+ */
+static __always_inline bool gadget_ipv6_skip_extensions(struct __sk_buff *skb, __u32 *offset,
+							 __u8 *next)
+{
+	for (int i = 0; i < GADGET_IPV6_MAX_EXTENSIONS; i++) {
+		__u8 header[4];
+
+		if (*next != GADGET_IPV6_HOPOPTS && *next != GADGET_IPV6_ROUTING &&
+		    *next != GADGET_IPV6_DSTOPTS && *next != GADGET_IPV6_FRAGMENT)
+			return true;
+		if (bpf_skb_load_bytes(skb, *offset, header, sizeof(header)))
+			return false;
+		if (*next == GADGET_IPV6_FRAGMENT) {
+			/* Offset: the upper 13 bits of bytes 2-3. */
+			if ((header[2] << 8 | header[3]) & 0xfff8)
+				return false;
+			*offset += 8;
+		} else {
+			*offset += (header[1] + 1) * 8;
+		}
+		*next = header[0];
+	}
+	return false;
+}
+
 /*
  * Reads the IP and TCP/UDP headers of a cgroup_skb packet (data starts at
- * the network header).  IPv6 extension headers and IPv4 fragments past the
- * first are not followed: false, as for any other protocol.
+ * the network header), IPv6 extension headers followed.  cgroup_skb sees
+ * datagrams whole (egress runs before fragmentation, ingress after
+ * reassembly), so a fragment is rare here; one past the first gives false,
+ * as any other protocol does.
  */
 static __always_inline bool gadget_skb_parse(struct __sk_buff *skb, struct gadget_packet *p)
 {
 	__u32 l4, total;
-	__u16 ports[2];
+	__u8 l4_header[16]; /* ports, then for TCP seq, ack and the data offset */
 
 	if (skb->protocol == bpf_htons(GADGET_ETH_P_IP)) {
 		struct iphdr ip;
@@ -157,28 +241,30 @@ static __always_inline bool gadget_skb_parse(struct __sk_buff *skb, struct gadge
 			return false;
 		p->proto = ip6.nexthdr;
 		l4 = sizeof(ip6);
+		if (!gadget_ipv6_skip_extensions(skb, &l4, &p->proto))
+			return false;
 		total = sizeof(ip6) + bpf_ntohs(ip6.payload_len);
 		__builtin_memcpy(p->src.addr, &ip6.saddr, 16);
 		__builtin_memcpy(p->dst.addr, &ip6.daddr, 16);
 	} else {
 		return false;
 	}
-	if (p->proto != IPPROTO_UDP && p->proto != IPPROTO_TCP)
-		return false;
-	if (bpf_skb_load_bytes(skb, l4, ports, sizeof(ports)))
-		return false;
-	p->src.port = bpf_ntohs(ports[0]);
-	p->dst.port = bpf_ntohs(ports[1]);
 	if (p->proto == IPPROTO_UDP) {
-		p->payload_offset = l4 + sizeof(struct udphdr);
-	} else {
-		__u8 doff;
-
-		/* The data offset is the high nibble of byte 12 of the TCP header. */
-		if (bpf_skb_load_bytes(skb, l4 + 12, &doff, 1))
+		if (bpf_skb_load_bytes(skb, l4, l4_header, sizeof(struct udphdr)))
 			return false;
-		p->payload_offset = l4 + (doff >> 4) * 4;
+		p->payload_offset = l4 + sizeof(struct udphdr);
+		p->seq = 0;
+	} else if (p->proto == IPPROTO_TCP) {
+		if (bpf_skb_load_bytes(skb, l4, l4_header, sizeof(l4_header)))
+			return false;
+		/* The data offset is the high nibble of byte 12 of the TCP header. */
+		p->payload_offset = l4 + (l4_header[12] >> 4) * 4;
+		p->seq = bpf_ntohl(*(__u32 *)&l4_header[4]);
+	} else {
+		return false;
 	}
+	p->src.port = l4_header[0] << 8 | l4_header[1];
+	p->dst.port = l4_header[2] << 8 | l4_header[3];
 	p->payload_length = total > p->payload_offset ? total - p->payload_offset : 0;
 	return true;
 }

@@ -64,6 +64,10 @@ typedef char gadget_path_components;
  * <name>_size bytes of the record and the tail follows right after them
  * (0 bytes: no path at all).  The program writes the tail at that offset and
  * sends the record cut there, so an absent or short path costs no room.
+ *
+ * Any member <name>_size (an unsigned integer) beside a string member <name>
+ * is that string's length in the record: the decoder reads it, no output
+ * shows it (it is layout, not something the traced system did).
  */
 
 /*

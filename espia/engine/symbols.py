@@ -1,0 +1,390 @@
+"""Addresses to function names: the kernel's from /proc/kallsyms, user space's from ELF files.
+
+A user address is first placed in its process's memory map
+(/proc/PID/maps): the mapping gives the file and the offset in it, the
+file's PT_LOAD segments turn that offset into the address its symbol table
+uses, so PIE executables and shared libraries (loaded anywhere) resolve
+alike.  Files are opened through /proc/PID/map_files (the very file mapped,
+inside a container's mount namespace too), else /proc/PID/root/PATH, and
+their symbols are read once per (device, inode, mtime): every process of
+one libc shares them.  The ELF parsing is pyelftools': ELF files of traced
+programs are input espia does not control, and a maintained parser has met
+far more malformed ones than a parser of ours would.
+
+Names are returned as found (Python strings; bytes that are not UTF-8 as
+surrogate escapes): they are hostile strings, escaped by whoever shows them.
+An address no symbol covers is named after its file (``[libc.so.6]``), or
+``[unknown]`` outside any file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+import struct
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+# "ffffffff81000000 T _stext" or "ffffffffc0a01000 t fn\t[module]": text symbols only.
+_KALLSYMS_TEXT = re.compile(rb"^([0-9a-f]+) [tTwW] (\S+)(?:\t\[(\S+)\])?$", re.M)
+UNKNOWN = "[unknown]"
+# How long a process's map stays trusted for an address it does not cover
+# (a library loaded since, an exec): it is read again past that.
+MAPS_REFRESH = 1.0
+# Bounds on what a long profile remembers (dropped whole, then read again as needed).
+_PROCESSES_KEPT = 10_000
+_NAMES_KEPT = 200_000
+_STACKS_KEPT = 50_000
+# An executable line of /proc/PID/maps: start-end, permissions with x, offset,
+# major:minor, inode, and the path (the rest of the line, possibly empty).
+_MAPS_EXECUTABLE = re.compile(
+    r"^([0-9a-f]+)-([0-9a-f]+) ..x. ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) (\d+) *(.*)$", re.M
+)
+# STT_FUNC and STT_GNU_IFUNC: the symbol types that name code.
+_FUNCTION_TYPES = {2, 10}
+
+
+class SymbolTable(Generic[T]):
+    """Sorted (start, end, name) ranges; `name(address)` finds the one holding it.
+
+    A name is whatever the maker keeps: text (the kernel's), or where to
+    find it (an ELF file's: the offset in its string table, decoded only
+    for the symbols a profile meets).
+    """
+
+    def __init__(self, symbols: Iterable[tuple[int, int, T]]) -> None:
+        ordered = sorted(symbols)  # tuples of ints and text: compared in C, no key calls
+        columns = tuple(zip(*ordered, strict=True)) or ((), (), ())
+        self._starts: Sequence[int] = columns[0]
+        self._ends: Sequence[int] = columns[1]
+        self._names: Sequence[T] = columns[2]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def name(self, address: int) -> T | None:
+        index = bisect.bisect_right(self._starts, address) - 1
+        if index < 0 or address >= self._ends[index]:
+            return None
+        return self._names[index]
+
+
+def kernel_symbols(path: str = "/proc/kallsyms") -> SymbolTable[str]:
+    """The kernel's text symbols; each covers up to the next one (kallsyms has no sizes).
+
+    Zero addresses (kallsyms seen without CAP_SYSLOG) give an empty table:
+    kernel frames then show as ``[unknown]``, never as a wrong name.  The
+    file has hundreds of thousands of lines: one regular expression picks
+    the text symbols out of it at C speed.
+    """
+    with open(path, "rb") as kallsyms:
+        text = kallsyms.read()
+    entries = sorted(
+        (
+            int(address, 16),
+            f"{os.fsdecode(name)} {os.fsdecode(module)}" if module else os.fsdecode(name),
+        )
+        for address, name, module in _KALLSYMS_TEXT.findall(text)
+        if address.strip(b"0")
+    )
+    ranges = [
+        (address, entries[i + 1][0] if i + 1 < len(entries) else address + 1, name)
+        for i, (address, name) in enumerate(entries)
+    ]
+    return SymbolTable(ranges)
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """One executable file mapping of a process."""
+
+    start: int
+    end: int
+    offset: int
+    path: str
+    key: tuple[int, int] | None  # (device, inode); None for an anonymous mapping
+
+
+@dataclass(slots=True)
+class _ElfSymbols:
+    """A file's function symbols and the segments that place file offsets at addresses."""
+
+    # Each symbol's name as its offset in `strings`.
+    table: SymbolTable[int]
+    strings: bytes
+    # (file offset, file size, virtual address) of each PT_LOAD segment.
+    segments: list[tuple[int, int, int]]
+
+    def name(self, file_offset: int) -> str | None:
+        for offset, size, vaddr in self.segments:
+            if offset <= file_offset < offset + size:
+                found = self.table.name(file_offset - offset + vaddr)
+                return None if found is None else _string_at(self.strings, found)
+        return None
+
+
+def read_elf_symbols(path: str) -> _ElfSymbols | None:
+    """The function symbols of the ELF file at `path` (.symtab, else .dynsym); None if the
+    file cannot be read or is not ELF.
+
+    pyelftools reads the headers (sections, segments, their types and
+    links); the symbol entries, tens of thousands in a large binary, are
+    unpacked here in one pass over the table (fixed-size Elf32_Sym or
+    Elf64_Sym records), which is a hundred times faster than an object per
+    symbol, and the names are taken as their bytes.
+    """
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with open(path, "rb") as handle:
+            elf = ELFFile(handle)
+            segments = _load_segments(elf)
+            order = "<" if elf.little_endian else ">"
+            # (name offset, info, value, size) in the order the class lays them out.
+            if elf.elfclass == 64:
+                entry, fields = struct.Struct(f"{order}IBBHQQ"), (0, 1, 4, 5)
+            else:
+                entry, fields = struct.Struct(f"{order}IIIBBH"), (0, 3, 1, 2)
+            symbols: list[tuple[int, int, int]] = []
+            strings = b""
+            for kind in ("SHT_SYMTAB", "SHT_DYNSYM"):
+                section = _section_of_type(elf, kind)
+                if section is None:
+                    continue
+                strings = elf.get_section(section["sh_link"], type=("SHT_STRTAB",)).data()
+                table = section.data()
+                table = table[: len(table) - len(table) % entry.size]
+                name_at, info_at, value_at, size_at = fields
+                for record in entry.iter_unpack(table):
+                    value = record[value_at]
+                    if value and record[info_at] & 0xF in _FUNCTION_TYPES:
+                        symbols.append((value, value + (record[size_at] or 1), record[name_at]))
+                if symbols:
+                    break
+    except (OSError, ELFError, ValueError, KeyError, AttributeError, IndexError, struct.error):
+        return None
+    return _ElfSymbols(SymbolTable(symbols), strings, segments)
+
+
+def _load_segments(elf: Any) -> list[tuple[int, int, int]]:
+    """(file offset, file size, address) of each PT_LOAD segment, from the program headers
+    alone (pyelftools' segment objects would parse the dynamic section's hash table)."""
+    from elftools.common.utils import struct_parse
+
+    header = elf.header
+    found = []
+    for index in range(header["e_phnum"]):
+        segment = struct_parse(
+            elf.structs.Elf_Phdr,
+            elf.stream,
+            stream_pos=header["e_phoff"] + index * header["e_phentsize"],
+        )
+        if segment["p_type"] == "PT_LOAD":
+            found.append((segment["p_offset"], segment["p_filesz"], segment["p_vaddr"]))
+    return found
+
+
+def _section_of_type(elf: Any, kind: str) -> Any:
+    """The first section of type `kind`, or None.  Only its header is read for any
+    other: pyelftools parses some sections whole when it makes their objects (the
+    hash tables, as long as the symbol tables), which finding one by name would."""
+    from elftools.common.exceptions import ELFError
+
+    for index in range(elf.num_sections()):
+        try:
+            return elf.get_section(index, type=(kind,))
+        except ELFError:
+            continue
+    return None
+
+
+def _string_at(strings: bytes, offset: int) -> str:
+    end = strings.find(b"\0", offset)
+    return os.fsdecode(strings[offset : end if end >= 0 else len(strings)])
+
+
+def parse_maps(text: str) -> list[Mapping]:
+    """The executable mappings of a /proc/PID/maps text.
+
+    One regular expression picks them out: a map has dozens to thousands of
+    lines, few executable, and a new process's map is read at its first sample.
+    """
+    mappings = []
+    for start, end, offset, major, minor, inode, path in _MAPS_EXECUTABLE.findall(text):
+        key = (os.makedev(int(major, 16), int(minor, 16)), int(inode)) if inode != "0" else None
+        mappings.append(Mapping(int(start, 16), int(end, 16), int(offset, 16), path, key))
+    return mappings
+
+
+@dataclass(slots=True)
+class _Process:
+    mappings: list[Mapping]
+    starts: list[int]
+    read_at: float
+    # The names of the addresses met so far, under this map.
+    names: dict[int, str] = field(default_factory=dict)
+    # The symbols of each file mapping met so far, by its start: found once per
+    # mapping, not once per address in it (each finding is a stat of the file).
+    files: dict[int, _ElfSymbols | None] = field(default_factory=dict)
+    # Each stack met so far, rendered (see Symbolizer.user_stack).
+    stacks: dict[tuple[int, ...], str] = field(default_factory=dict)
+
+
+# Makes a stack's text from its names, leaf first (the sampler's escape and join).
+Render = Callable[[list[str]], str]
+
+
+class Symbolizer:
+    """Names the frames of sampled stacks (see the module).  Not thread-safe.
+
+    Names are remembered per process map (and the kernel's per address), so a
+    hot stack costs lookups in a dict.  A map is read again, at most once a
+    second, when a stack's leaf (the instruction pointer, always real code)
+    falls outside it: a library loaded since, or an exec.  The deeper frames
+    of code built without frame pointers are often not code addresses at
+    all; they do not make the map read again.
+
+    `unresolved` counts user stacks of processes whose map could not be read
+    (they ended before espia got to them): their frames are ``[unknown]``.
+    """
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self._proc = proc
+        self._kernel: SymbolTable[str] | None = None
+        self._kernel_names: dict[int, str] = {}
+        self._kernel_stacks: dict[tuple[int, ...], str] = {}
+        self._processes: dict[int, _Process | None] = {}
+        self._files: dict[tuple[int, int, int], _ElfSymbols | None] = {}
+        self.unresolved = 0
+
+    def kernel(self, addresses: Sequence[int]) -> list[str]:
+        """The names of kernel addresses."""
+        if self._kernel is None:
+            try:
+                self._kernel = kernel_symbols(f"{self._proc}/kallsyms")
+            except OSError:
+                self._kernel = SymbolTable(())
+        names = self._kernel_names
+        if len(names) > _NAMES_KEPT:
+            names.clear()
+        found = []
+        for address in addresses:
+            name = names.get(address)
+            if name is None:
+                name = names[address] = self._kernel.name(address) or UNKNOWN
+            found.append(name)
+        return found
+
+    def user(self, pid: int, addresses: Sequence[int]) -> list[str]:
+        """The names of a user stack of `pid`, leaf first (the leaf is its instruction
+        pointer)."""
+        if not addresses:
+            return []
+        process = self._process(pid, addresses[0])
+        if process is None:
+            self.unresolved += 1
+            return [UNKNOWN] * len(addresses)
+        return self._user_names(pid, process, addresses)
+
+    def user_stack(self, pid: int, addresses: tuple[int, ...], render: Render) -> str:
+        """`render` of `user(pid, addresses)`, remembered per process map: a stack met
+        again (most samples of a steady process) costs a lookup in a dict, not a
+        lookup, an escape and a join per frame."""
+        if not addresses:
+            return render([])
+        process = self._process(pid, addresses[0])
+        if process is None:
+            self.unresolved += 1
+            return render([UNKNOWN] * len(addresses))
+        text = process.stacks.get(addresses)
+        if text is None:
+            if len(process.stacks) > _STACKS_KEPT:
+                process.stacks.clear()
+            text = render(self._user_names(pid, process, addresses))
+            process.stacks[addresses] = text
+        return text
+
+    def kernel_stack(self, addresses: tuple[int, ...], render: Render) -> str:
+        """`render` of `kernel(addresses)`, remembered (the kernel's names do not change)."""
+        text = self._kernel_stacks.get(addresses)
+        if text is None:
+            if len(self._kernel_stacks) > _STACKS_KEPT:
+                self._kernel_stacks.clear()
+            text = self._kernel_stacks[addresses] = render(self.kernel(addresses))
+        return text
+
+    def _user_names(self, pid: int, process: _Process, addresses: Sequence[int]) -> list[str]:
+        names = process.names
+        found = []
+        for address in addresses:
+            name = names.get(address)
+            if name is None:
+                name = names[address] = self._user_frame(pid, process, address)
+            found.append(name)
+        return found
+
+    def _process(self, pid: int, leaf: int) -> _Process | None:
+        if pid not in self._processes:
+            if len(self._processes) > _PROCESSES_KEPT:
+                self._processes.clear()  # a long run over many processes: start afresh
+            self._processes[pid] = self._read_maps(pid)
+        process = self._processes[pid]
+        if process is None:
+            # Ended, or not readable: tried again at its next sample (the pid may be reused).
+            del self._processes[pid]
+        elif _find(process, leaf) is None and time.monotonic() - process.read_at > MAPS_REFRESH:
+            process = self._processes[pid] = self._read_maps(pid)
+        return process
+
+    def _user_frame(self, pid: int, process: _Process, address: int) -> str:
+        mapping = _find(process, address)
+        if mapping is None:
+            return UNKNOWN
+        if mapping.key is None:
+            return f"[{mapping.path}]" if mapping.path else UNKNOWN
+        if mapping.start in process.files:
+            symbols = process.files[mapping.start]
+        else:
+            symbols = process.files[mapping.start] = self._file(pid, mapping)
+        name = symbols.name(address - mapping.start + mapping.offset) if symbols else None
+        return name or f"[{os.path.basename(mapping.path) or UNKNOWN}]"
+
+    def _read_maps(self, pid: int) -> _Process | None:
+        try:
+            with open(f"{self._proc}/{pid}/maps") as maps:
+                mappings = parse_maps(maps.read())
+        except OSError:
+            return None
+        return _Process(mappings, [m.start for m in mappings], time.monotonic())
+
+    def _file(self, pid: int, mapping: Mapping) -> _ElfSymbols | None:
+        assert mapping.key is not None
+        candidates = (
+            f"{self._proc}/{pid}/map_files/{mapping.start:x}-{mapping.end:x}",
+            f"{self._proc}/{pid}/root{mapping.path}",
+        )
+        for path in candidates:
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            # map_files is the very file mapped; a path may name another one since.
+            if path == candidates[1] and (info.st_dev, info.st_ino) != mapping.key:
+                return None
+            key = (info.st_dev, info.st_ino, info.st_mtime_ns)
+            if key not in self._files:
+                self._files[key] = read_elf_symbols(path)
+            return self._files[key]
+        return None
+
+
+def _find(process: _Process, address: int) -> Mapping | None:
+    index = bisect.bisect_right(process.starts, address) - 1
+    if index >= 0 and address < process.mappings[index].end:
+        return process.mappings[index]
+    return None

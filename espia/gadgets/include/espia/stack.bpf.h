@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A stack sample: the interrupted task and its kernel and user stacks, as
+ * espia's stack sampler (espia/engine/sampler.py) reads it from the ring
+ * buffer.  The layout is fixed here and mirrored there (checked against this
+ * object's BTF at start): the stacks are arrays of addresses, which no event
+ * field describes, so the sampler decodes the record itself.
+ *
+ * User stacks are walked by frame pointers (bpf_get_stack without DWARF):
+ * code built without them shows its caller chain cut at the first such frame.
+ */
+#ifndef __ESPIA_STACK_BPF_H
+#define __ESPIA_STACK_BPF_H
+
+/* The kernel's default perf_event_max_stack. */
+#define GADGET_STACK_DEPTH 127
+
+struct gadget_stack_sample {
+	__u64 timestamp;
+	__u64 mntns;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 gid;
+	__u32 cpu;
+	/* Bytes bpf_get_stack wrote, or its negative errno (the stack is then lost). */
+	__s32 kernel_size;
+	__s32 user_size;
+	__u32 pad;
+	char comm[TASK_COMM_LEN];
+	__u64 kernel[GADGET_STACK_DEPTH];
+	__u64 user[GADGET_STACK_DEPTH];
+};
+
+/* Marker: the sampler finds the record's layout under this name. */
+#define GADGET_STACK_SAMPLER(map) \
+	const struct gadget_stack_sample *const volatile gadget_sampler__##map SEC(".rodata") = 0
+
+/*
+ * Whether a sample wakes the reader.  Samples are counted, not shown one by
+ * one, and the sampler reads the ring at least every quarter second anyway
+ * (its idle wake-up): waking it for each sample cost a wake-up and a pass
+ * through the pipeline per sample (bench/profile).  Only a ring a quarter
+ * full wakes it early, so that a high rate on many CPUs is not lost.
+ */
+static __always_inline __u64 gadget_sample_wakeup(void *map)
+{
+	__u64 size = bpf_ringbuf_query(map, BPF_RB_RING_SIZE);
+
+	return bpf_ringbuf_query(map, BPF_RB_AVAIL_DATA) > size / 4 ? BPF_RB_FORCE_WAKEUP
+								      : BPF_RB_NO_WAKEUP;
+}
+
+/*
+ * Sends one sample of the current task to `map`: the interrupted context's
+ * registers are `ctx`'s.  Counted as lost when the ring buffer is full.
+ */
+static __always_inline void gadget_sample_current(void *ctx, void *map)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct gadget_stack_sample *s;
+
+	s = gadget_reserve(map, sizeof(*s));
+	if (!s)
+		return;
+	s->timestamp = bpf_ktime_get_boot_ns();
+	s->mntns = gadget_current_mntns();
+	s->pid = pid_tgid >> 32;
+	s->tid = (__u32)pid_tgid;
+	s->uid = (__u32)uid_gid;
+	s->gid = uid_gid >> 32;
+	s->cpu = bpf_get_smp_processor_id();
+	s->pad = 0;
+	bpf_get_current_comm(s->comm, sizeof(s->comm));
+	s->kernel_size = bpf_get_stack(ctx, s->kernel, sizeof(s->kernel), 0);
+	s->user_size = bpf_get_stack(ctx, s->user, sizeof(s->user), BPF_F_USER_STACK);
+	bpf_ringbuf_submit(s, gadget_sample_wakeup(map));
+}
+
+#endif /* __ESPIA_STACK_BPF_H */

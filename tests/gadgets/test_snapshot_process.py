@@ -1,0 +1,141 @@
+"""snapshot process: known processes and threads, field for field as trace exec saw them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.runtimes import Docker
+from support.workloads import PRELUDE, EspiaCli, comm_name, espia, unique
+
+NOBODY = 65534
+COMPARED = ("pid", "ppid", "comm", "uid", "gid", "mntns")
+
+
+def snapshot(*flags: str) -> list[dict]:
+    done = espia("snapshot", "process", "-o", "json", *flags)
+    assert done.returncode == 0, done.stderr
+    (listed,) = [json.loads(line) for line in done.stdout.splitlines()]  # one list
+    return listed
+
+
+def exec_event(cli: EspiaCli, start, wanted) -> dict:
+    """Starts `start()` once trace exec shows events, and returns its exec's event."""
+    cli.wait_ready(lambda: subprocess.run(["true"]), '"comm":"true"')
+    started = start()
+    line = cli.wait_for(lambda text: text.startswith("{") and wanted(json.loads(text)))
+    return started, json.loads(line)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A folder other users may run programs from (pytest's own are root's only)."""
+    folder = Path(tempfile.mkdtemp(prefix="espia-snapshot-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_a_process_shows_the_fields_trace_exec_showed(shared_dir):
+    comm = comm_name()
+    program = shared_dir / comm
+    shutil.copy("/bin/sleep", program)
+    program.chmod(0o755)
+    cli = EspiaCli(["trace", "exec", "-o", "json", "-F", "comm:~^(true|es)"])
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([str(program), "60"], user=NOBODY, group=NOBODY)
+
+    proc, event = exec_event(cli, start, lambda e: e["comm"] == comm)
+    try:
+        listed = snapshot("-F", f"comm:{comm}")
+        assert len(listed) == 1
+        (row,) = listed
+        assert {k: row[k] for k in COMPARED} == {k: event[k] for k in COMPARED}
+        assert (row["pid"], row["tid"], row["uid"], row["gid"]) == (
+            proc.pid,
+            proc.pid,
+            NOBODY,
+            NOBODY,
+        )
+        assert row["runtime"] == event["runtime"]
+        assert row["runtime"]["containerName"] == ""
+    finally:
+        proc.kill()
+        proc.wait()
+    assert snapshot("-F", f"comm:{comm}") == []
+
+
+THREADS = """
+import threading, time
+ready = threading.Barrier(4)
+def named(name):
+    ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
+    ready.wait()
+    time.sleep(60)
+for name in ("alpha", "beta", "gamma"):
+    threading.Thread(target=named, args=(f"{sys.argv[1][:8]}-{name}",), daemon=True).start()
+ready.wait()
+print(os.getpid(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_threads_are_one_row_each_with_their_own_comm():
+    comm = comm_name()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PRELUDE + THREADS, comm], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        pid = int(proc.stdout.readline())
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        threads = snapshot("--threads", "-F", f"pid:{pid}")
+        assert [t["tid"] for t in threads] == tids
+        assert {t["pid"] for t in threads} == {pid}
+        names = {f"{comm[:8]}-{n}" for n in ("alpha", "beta", "gamma")}
+        assert {t["comm"] for t in threads} == {comm} | names
+        assert [t["tid"] for t in threads if t["comm"] == comm] == [pid]
+        processes = snapshot("-F", f"pid:{pid}")
+        assert [(p["pid"], p["tid"], p["comm"]) for p in processes] == [(pid, pid, comm)]
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_a_container_process_shows_its_container_as_trace_exec_does(docker: Docker, docker_socket):
+    name = unique("snap")
+    runtime = ["--runtimes", "docker", "--runtime-socket", f"docker={docker_socket}"]
+    cli = EspiaCli(["trace", "exec", "-o", "json", "-F", "comm:~^(true|sleep)$", *runtime])
+    cid, event = exec_event(
+        cli, lambda: docker.run(name), lambda e: e["runtime"]["containerName"] == name
+    )
+    try:
+        pid = docker.pid(cid)
+        listed = snapshot("-c", name, *runtime)
+        assert [row["pid"] for row in listed] == [pid]
+        (row,) = listed
+        assert {k: row[k] for k in COMPARED} == {k: event[k] for k in COMPARED}
+        assert row["runtime"] == event["runtime"]
+        assert row["runtime"]["containerId"] == cid
+    finally:
+        docker.remove(cid)
+
+
+def test_columns_and_help():
+    done = espia("snapshot", "process", "-F", "pid:1")
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.split() == ["RUNTIME.CONTAINERNAME", "PID", "TID", "PPID", "UID", "GID", "COMM"]
+    assert [row.split()[:5] for row in rows] == [["1", "1", "0", "0", "0"]]
+    shown = espia("snapshot", "process", "--help")
+    assert "--threads" in shown.stdout and "Parent process ID" in shown.stdout
+    bad = espia("snapshot", "process", "--threads=yes")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

@@ -1,0 +1,46 @@
+"""top block-io on a real block device: the I/Os a known program issues, by number and size,
+charged to it although they complete elsewhere."""
+
+from __future__ import annotations
+
+from support.blockdev import DIRECT_IO, loop_device
+from support.intervals import intervals_around, totals
+from support.workloads import comm_name, run_python
+
+
+def test_direct_io_is_charged_to_the_issuer_with_exact_bytes_and_count(tmp_path):
+    comm = comm_name()
+    with loop_device(tmp_path) as (device, major, minor):
+        intervals, pid, stderr = intervals_around(
+            ["top", "block-io", "--interval", "0.5", "-F", f"comm:{comm}"],
+            lambda: int(run_python(comm, DIRECT_IO, device, "8", "4", "65536").stdout),
+        )
+    summed, _ = totals(
+        intervals, lambda r: (r["pid"], r["comm"], r["rw"], r["major"], r["minor"]), ["bytes", "io"]
+    )
+    assert summed == {
+        (pid, comm, "W", major, minor): {"bytes": 8 * 65536, "io": 8},
+        (pid, comm, "R", major, minor): {"bytes": 4 * 65536, "io": 4},
+    }
+    times = [r["time"] for rows in intervals for r in rows]
+    assert all(t > 0 for t in times)
+    assert "lost" not in stderr
+
+
+def test_totals_add_up_over_intervals(tmp_path):
+    """Many I/Os spread over many short intervals: each counted once."""
+    comm = comm_name()
+    body = DIRECT_IO.replace(
+        "for i in range(writes):", "import time\nfor i in range(writes):\n    time.sleep(0.01)"
+    )
+    with loop_device(tmp_path) as (device, major, minor):
+        intervals, pid, _ = intervals_around(
+            ["top", "block-io", "--interval", "0.1", "-F", f"comm:{comm}"],
+            lambda: int(run_python(comm, body, device, "200", "0", "4096").stdout),
+        )
+    key = (pid, "W", major, minor)
+    summed, spread = totals(
+        intervals, lambda r: (r["pid"], r["rw"], r["major"], r["minor"]), ["bytes", "io"]
+    )
+    assert summed == {key: {"bytes": 200 * 4096, "io": 200}}
+    assert spread[key] >= 5

@@ -1,0 +1,60 @@
+"""top tcp over a known connection on loopback: exact bytes each way, per connection end,
+over several intervals."""
+
+from __future__ import annotations
+
+import pytest
+from support.intervals import intervals_around, totals
+from support.workloads import comm_name, run_python
+
+# One process, both ends: a listener, a client connected to it, the accepted socket.
+# The client sends `up` bytes in chunks, the server answers `down` bytes, over
+# several rounds with pauses between them, so the counts spread over intervals.
+TRANSFER = """
+import socket, time
+family, host = (socket.AF_INET6, "::1") if sys.argv[2] == "6" else (socket.AF_INET, "127.0.0.1")
+up, down, rounds = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+server = socket.socket(family, socket.SOCK_STREAM)
+server.bind((host, 0))
+server.listen()
+client = socket.create_connection(server.getsockname()[:2])
+peer, _ = server.accept()
+def move(sender, receiver, size):
+    sender.sendall(b"u" * size)
+    got = 0
+    while got < size:
+        got += len(receiver.recv(size - got))
+for _ in range(rounds):
+    move(client, peer, up)
+    move(peer, client, down)
+    time.sleep(0.15)
+print(os.getpid(), client.getsockname()[1], server.getsockname()[1])
+"""
+
+
+@pytest.mark.parametrize("ip", ["4", "6"])
+def test_bytes_each_way_per_connection_end_add_up_over_intervals(ip):
+    comm = comm_name()
+    rounds, up, down = 8, 70000, 1234
+
+    def transfer() -> list[int]:
+        out = run_python(comm, TRANSFER, ip, str(up), str(down), str(rounds)).stdout
+        return [int(word) for word in out.split()]
+
+    intervals, (pid, client, server), stderr = intervals_around(
+        ["top", "tcp", "--interval", "0.3", "-F", f"comm:{comm}"], transfer
+    )
+    summed, spread = totals(
+        intervals,
+        lambda r: (r["pid"], r["comm"], r["ip"], r["saddr"], r["sport"], r["daddr"], r["dport"]),
+        ["sent", "received"],
+    )
+    host = "::1" if ip == "6" else "127.0.0.1"
+    client_end = (pid, comm, int(ip), host, client, host, server)
+    server_end = (pid, comm, int(ip), host, server, host, client)
+    assert summed == {
+        client_end: {"sent": rounds * up, "received": rounds * down},
+        server_end: {"sent": rounds * down, "received": rounds * up},
+    }
+    assert spread[client_end] >= 3
+    assert "lost" not in stderr
