@@ -22,6 +22,7 @@ import gc  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from types import FrameType  # noqa: E402
 from typing import Any, NoReturn  # noqa: E402
@@ -38,24 +39,46 @@ def _print_error(error: EspiaError) -> None:
 
 
 class _Stopper:
-    """First SIGINT/SIGTERM: stop gracefully (drain, detach, exit 0). Second: stop now."""
+    """First SIGINT/SIGTERM: stop gracefully (drain, detach, exit 0). Second: stop now.
+
+    The handler itself only writes a byte to a pipe, and a thread of its own
+    calls `stop`.  Python runs a signal handler in the main thread between two
+    of its bytecodes, possibly while that thread holds a lock: inside a
+    `threading.Event.wait()`, the event's own.  A `stop` that set that event
+    from the handler would wait for the lock forever (seen: one run in a few
+    hundred did not end after Ctrl-C).  From another thread it waits a moment.
+    """
 
     def __init__(self, stop: Callable[[], None]) -> None:
         self._stop = stop
         self._signalled = False
+        self._wakeup = os.pipe()
+        self._thread = threading.Thread(target=self._wait, name="espia-stopper", daemon=True)
+        self._thread.start()
         self._previous = {
             sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)
         }
+
+    def _wait(self) -> None:
+        if os.read(self._wakeup[0], 1) == _STOP:
+            self._stop()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._signalled:
             raise KeyboardInterrupt
         self._signalled = True
-        self._stop()
+        os.write(self._wakeup[1], _STOP)  # a syscall: takes no lock of Python's
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        os.write(self._wakeup[1], _DONE)  # ends the thread, if no signal came
+        self._thread.join()
+        for fd in self._wakeup:
+            os.close(fd)
+
+
+_STOP, _DONE = b"s", b"d"
 
 
 class _WarningLine(logging.Handler):

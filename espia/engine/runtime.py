@@ -82,7 +82,8 @@ class GadgetRun(Protocol):
     def batches(self) -> Iterator[Batch]: ...
 
     def stop(self) -> None:
-        """Ends `batches()` after what is in flight; safe from another thread or a signal."""
+        """Ends `batches()` after what is in flight; safe from another thread (not from a signal
+        handler: it may take a lock the interrupted thread holds; see espia.cli.main)."""
         ...
 
     def close(self) -> None:

@@ -171,7 +171,7 @@ class DataSource(Protocol):
         ...
 
     def stop(self) -> None:
-        """Ends `batches()` soon; safe from another thread or a signal handler."""
+        """Ends `batches()` soon; safe from another thread."""
         ...
 
     def wake(self) -> None:

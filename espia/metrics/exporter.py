@@ -223,7 +223,7 @@ class Exporter:
             raise self._errors[0]
 
     def stop(self) -> None:
-        """Ends every gadget after what is in flight; safe from a signal handler or a thread."""
+        """Ends every gadget after what is in flight; safe from another thread."""
         for run in self.runs:
             run.stop()
 
