@@ -280,21 +280,11 @@ class Symbolizer:
             found.append(name)
         return found
 
-    def user(self, pid: int, addresses: Sequence[int]) -> list[str]:
-        """The names of a user stack of `pid`, leaf first (the leaf is its instruction
-        pointer)."""
-        if not addresses:
-            return []
-        process = self._process(pid, addresses[0])
-        if process is None:
-            self.unresolved += 1
-            return [UNKNOWN] * len(addresses)
-        return self._user_names(pid, process, addresses)
-
     def user_stack(self, pid: int, addresses: tuple[int, ...], render: Render) -> str:
-        """`render` of `user(pid, addresses)`, remembered per process map: a stack met
-        again (most samples of a steady process) costs a lookup in a dict, not a
-        lookup, an escape and a join per frame."""
+        """`render` of the names of a user stack of `pid`, leaf first (the leaf is its
+        instruction pointer), remembered per process map: a stack met again (most
+        samples of a steady process) costs a lookup in a dict, not a lookup, an
+        escape and a join per frame."""
         if not addresses:
             return render([])
         process = self._process(pid, addresses[0])

@@ -54,7 +54,7 @@ def test_this_process_libc_function_is_named_from_its_loaded_address():
     getpid = ctypes.cast(libc.getpid, ctypes.c_void_p).value
     assert getpid is not None
     symbols = Symbolizer()
-    assert symbols.user(os.getpid(), [getpid + 1, 0x10]) == ["getpid", UNKNOWN]
+    assert symbols.user_stack(os.getpid(), (getpid + 1, 0x10), list) == ["getpid", UNKNOWN]
     assert symbols.unresolved == 0
 
 
@@ -62,5 +62,5 @@ def test_a_process_that_ended_is_counted_and_not_guessed():
     done = subprocess.Popen(["true"])
     done.wait()
     symbols = Symbolizer()
-    assert symbols.user(done.pid, [0x401000, 0x401010]) == [UNKNOWN, UNKNOWN]
+    assert symbols.user_stack(done.pid, (0x401000, 0x401010), list) == [UNKNOWN, UNKNOWN]
     assert symbols.unresolved == 1
