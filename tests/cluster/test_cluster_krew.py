@@ -28,7 +28,9 @@ def test_krew_installs_the_plugin_and_it_runs_without_espia_installed(cluster, t
     output = make("krew", timeout=1800)
     archive, manifest = BUILD / "kubectl-espia-linux-amd64.tar.gz", BUILD / "espia.yaml"
     assert str(archive) in output and str(manifest) in output
-    krew = Path(output.splitlines()[-1].removeprefix("krew: "))
+    # The line make prints for krew itself (PyInstaller's warnings may come after it).
+    (krew,) = (Path(line[6:]) for line in output.splitlines() if line.startswith("krew: "))
+    assert krew.is_file(), output
     spec = yaml.safe_load(manifest.read_text())["spec"]
     assert spec["version"] == f"v{__version__}"
     tools = tmp_path / "tools"
