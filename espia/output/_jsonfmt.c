@@ -26,6 +26,11 @@ typedef struct {
     int kind;
     PyObject *path;    /* tuple of interned str */
     PyObject *arg;     /* the memo, callable or clock; NULL if none */
+    /* A timestamp's last second: its start on the boot clock and its text. */
+    int have_second;
+    long long second_start;
+    char second_text[48];
+    Py_ssize_t second_len;
 } Step;
 
 typedef struct {
@@ -34,11 +39,6 @@ typedef struct {
     Py_ssize_t count;
     PyObject *tail;     /* bytes */
     PyObject *offset_name;
-    /* The timestamp's last second: its start on the boot clock and its text. */
-    int have_second;
-    long long second_start;
-    char second_text[48];
-    Py_ssize_t second_len;
 } Plan;
 
 typedef struct {
@@ -194,13 +194,14 @@ static int put_int(Buffer *b, PyObject *value) {
 
 /* A boot-clock time as BootClock.quoted writes it: "2026-11-25T12:00:00.123456789Z".
  * The date's text is made only when a second begins; the clock's offset is read then. */
-static int put_time(Plan *plan, Buffer *b, PyObject *value, PyObject *clock) {
+static int put_time(Plan *plan, Step *step, Buffer *b, PyObject *value) {
+    PyObject *clock = step->arg;
     int overflow = 1;
     long long boot = PyLong_Check(value) ? PyLong_AsLongLongAndOverflow(value, &overflow) : 0;
     if (boot == -1 && PyErr_Occurred()) return -1;
     long long nanos = 0;
-    int fresh = !overflow && plan->have_second &&
-                !__builtin_sub_overflow(boot, plan->second_start, &nanos) && nanos >= 0 &&
+    int fresh = !overflow && step->have_second &&
+                !__builtin_sub_overflow(boot, step->second_start, &nanos) && nanos >= 0 &&
                 nanos < 1000000000LL;
     if (!overflow && !fresh) {
         PyObject *offset = PyObject_GetAttr(clock, plan->offset_name);
@@ -221,11 +222,11 @@ static int put_time(Plan *plan, Buffer *b, PyObject *value, PyObject *clock) {
             time_t t = (time_t)seconds;
             size_t n;
             if (gmtime_r(&t, &tm) && tm.tm_year + 1900 >= 1000 && tm.tm_year + 1900 <= 9999 &&
-                (n = strftime(plan->second_text, sizeof plan->second_text,
+                (n = strftime(step->second_text, sizeof step->second_text,
                               "\"%Y-%m-%dT%H:%M:%S.", &tm)) > 0) {
-                plan->second_len = (Py_ssize_t)n;
-                plan->second_start = boot - nanos;
-                plan->have_second = 1;
+                step->second_len = (Py_ssize_t)n;
+                step->second_start = boot - nanos;
+                step->have_second = 1;
                 fresh = 1;
             }
         }
@@ -237,16 +238,16 @@ static int put_time(Plan *plan, Buffer *b, PyObject *value, PyObject *clock) {
         Py_DECREF(text);
         return rc;
     }
-    if (reserve(b, plan->second_len + 11) < 0) return -1;
-    memcpy(b->data + b->len, plan->second_text, plan->second_len);
-    char *o = b->data + b->len + plan->second_len;
+    if (reserve(b, step->second_len + 11) < 0) return -1;
+    memcpy(b->data + b->len, step->second_text, step->second_len);
+    char *o = b->data + b->len + step->second_len;
     for (int i = 8; i >= 0; i--) {
         o[i] = (char)('0' + nanos % 10);
         nanos /= 10;
     }
     o[9] = 'Z';
     o[10] = '"';
-    b->len += plan->second_len + 11;
+    b->len += step->second_len + 11;
     return 0;
 }
 
@@ -288,7 +289,7 @@ static int render_one(Plan *plan, Buffer *b, PyObject *event) {
             rc = PyObject_IsTrue(value);
             rc = rc < 0 ? -1 : rc ? put(b, "true", 4) : put(b, "false", 5);
             break;
-        case K_TIME: rc = put_time(plan, b, value, step->arg); break;
+        case K_TIME: rc = put_time(plan, step, b, value); break;
         case K_MEMO:
         case K_CALL:
         case K_LIST:
@@ -435,7 +436,10 @@ static PyTypeObject PlanType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_jsonfmt", "JSON lines rendered from a compiled plan.", -1, NULL,
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "_jsonfmt",
+    .m_doc = "JSON lines rendered from a compiled plan.",
+    .m_size = -1,
 };
 
 PyMODINIT_FUNC PyInit__jsonfmt(void) {

@@ -108,6 +108,23 @@ def test_timestamps_match_the_clock_across_seconds_and_out_of_order():
         assert plan.render(Box(ts=ts)) == f'{{"timestamp":{CLOCK.quoted(ts)}}}'.encode()
 
 
+def test_two_clocks_in_one_plan_keep_their_own_seconds():
+    """Each timestamp step remembers its own clock's last second (a shared one would
+    write the second clock's times with the first's offset)."""
+    later = BootClock()
+    later.offset_ns = CLOCK.offset_ns + 3_600 * 10**9
+    plan = _plan(
+        (
+            Field("a", ("ts",), ValueKind.INT, json_render=CLOCK.quoted),
+            Field("b", ("ts",), ValueKind.INT, json_render=later.quoted),
+        ),
+        "",
+    )
+    for ts in (10**15, 10**15 + 1, 10**15 + 2 * 10**9):
+        expected = f'{{"a":{CLOCK.quoted(ts)},"b":{later.quoted(ts)}}}'
+        assert plan.render(Box(ts=ts)) == expected.encode()
+
+
 def test_a_huge_timestamp_is_the_clocks_own_answer():
     """Beyond 64 bits the plan asks the clock: the same error as before (a year out of range)."""
     plan = _plan(FIELDS[4:5], "")
