@@ -14,8 +14,14 @@ CORE_BTFS := $(if $(KERNEL_BTF_DIGEST),$(OBJECTS:.bpf.o=.bpf.core-$(KERNEL_BTF_D
 DESCRIPTIONS := $(shell find espia -name gadget.yaml)
 PARSED := $(DESCRIPTIONS:=.json)
 
+# The C extension (the JSON line renderer, setup.py), built in place as pip builds it.
+EXTENSION := espia/output/_jsonfmt$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+
 .PHONY: all bytecode clean cluster cluster-build cluster-down cluster-status krew man
-all: $(OBJECTS) $(CORE_BTFS) $(PARSED) bytecode
+all: $(OBJECTS) $(CORE_BTFS) $(PARSED) $(EXTENSION) bytecode
+
+$(EXTENSION): espia/output/_jsonfmt.c
+	$(PYTHON) setup.py -q build_ext --inplace
 
 # The package byte-compiled, as pip does for a package it installs: an editable
 # install under PYTHONDONTWRITEBYTECODE would otherwise compile every module
@@ -34,7 +40,7 @@ bytecode:
 	$(PYTHON) -m espia.gadget.description $<
 
 clean:
-	rm -rf build $(OBJECTS) $(SOURCES:.bpf.c=.bpf.core-*.btf) $(PARSED)
+	rm -rf build $(EXTENSION) $(OBJECTS) $(SOURCES:.bpf.c=.bpf.core-*.btf) $(PARSED)
 
 # espia(1), generated from the command line's parser (`espia man` prints it).
 man: build/espia.1

@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(clang llvm libbpf1 libbpf-dev bpftool make)
+# gcc, libc6-dev and python3-dev: pip compiles espia's C extension (setup.py).
+packages=(clang llvm libbpf1 libbpf-dev bpftool make gcc libc6-dev python3-dev)
 python_extra=""
 cluster=""
 peers=""

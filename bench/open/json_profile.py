@@ -89,13 +89,23 @@ def main() -> None:
         # The CLI's stdout: a text stream over a file, 8 KiB of buffer.
         stream = io.TextIOWrapper(open(written_to, "wb"))  # noqa: SIM115 - closed below
         rows: dict[str, list[float]] = {}
-        # The batch formatter (this tree), or the per-event one (before it).
-        lines = getattr(output, "_lines", None)
-        if lines is None:
-            line = output._line  # type: ignore[attr-defined]
+        # The C plan's bytes to the stream's buffer (this tree), else the batch
+        # formatter's or the per-event one's text (before it).
+        plan = getattr(output, "_plan", None)
+        if plan is not None:
+            lines, write = plan.lines, stream.buffer.write
+        else:
+            text_lines = getattr(output, "_lines", None)
+            if text_lines is None:
+                line = output._line  # type: ignore[attr-defined]
+
+                def text_lines(events: list[Any]) -> Any:
+                    return map(line, events)
 
             def lines(events: list[Any]) -> Any:
-                return map(line, events)
+                return "".join(text_lines(events))
+
+            write = stream.write
 
         # The timestamp's JSON renderer, timed apart (its share of the lines).
         stamp = next(f for f in run.fields if f.json_render is not None)
@@ -116,11 +126,11 @@ def main() -> None:
                 decoded = time.process_time_ns()
                 batch = pipeline.process(batch)
                 processed = time.process_time_ns()
-                text = "".join(lines(batch))
+                text = lines(batch)
                 formatted = time.process_time_ns()
                 [render(when(e)) for e in batch]  # again, alone
                 stamped = time.process_time_ns()
-                stream.write(text)
+                write(text)
                 stream.flush()
                 written = time.process_time_ns()
                 times["of which timestamps"] += stamped - formatted

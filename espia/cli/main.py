@@ -94,14 +94,18 @@ class _Output:
 
     Without it the OSError would surface as a traceback wherever the write
     happened; a reader that went away (EPIPE) stays a BrokenPipeError, a quiet end.
+    Its binary `buffer` (where JSON lines go as bytes) is guarded the same way.
     """
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        binary = getattr(stream, "buffer", None)
+        if binary is not None:
+            self.buffer = _Output(binary)
 
-    def write(self, text: str) -> int:
+    def write(self, data: Any) -> int:
         try:
-            return int(self._stream.write(text))
+            return int(self._stream.write(data))
         except BrokenPipeError:
             raise
         except OSError as exc:

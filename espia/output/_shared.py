@@ -8,11 +8,13 @@ is too.  Outputs format them once per container and reuse the text.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from espia.gadget.event import Event
 from espia.gadget.fields import Field
 
 LIMIT = 4096
+Text = TypeVar("Text", str, bytes)
 
 
 def container_only(field: Field) -> bool:
@@ -30,11 +32,11 @@ def leading_container_fields(fields: tuple[Field, ...]) -> int:
     return count
 
 
-def per_container(render: Callable[[Event], str]) -> Callable[[Event], str]:
+def per_container(render: Callable[[Event], Text]) -> Callable[[Event], Text]:
     """`render`, computed once per container object and then looked up."""
-    cache: dict[int, tuple[object, str]] = {}
+    cache: dict[int, tuple[object, Text]] = {}
 
-    def cached(event: Event) -> str:
+    def cached(event: Event) -> Text:
         container = event.container
         hit = cache.get(id(container))
         if hit is None or hit[0] is not container:

@@ -9,7 +9,7 @@ import dns.message
 import dns.name
 import pytest
 
-from espia.output import json_writer
+from espia.output import _jsonfmt
 from espia.output._text import escape_control
 from espia.semantic.dns import parse
 
@@ -60,7 +60,8 @@ def test_columns_escape_is_unambiguous(text, shown):
     "raw", [b"plain", b"c\xffd", b"\x80\x81", "é".encode(), b"\\udcff", b"\x1b"]
 )
 def test_json_strings_round_trip_to_the_bytes(raw):
-    quoted = json_writer._quote_text(raw.decode("utf-8", "surrogateescape"))
+    string = _jsonfmt.Plan([(b"", _jsonfmt.STR, (), None)], b"")  # a string field's step
+    quoted = string.render(raw.decode("utf-8", "surrogateescape")).decode()
     assert quoted.isascii() or "é" in quoted
     assert json.loads(quoted).encode("utf-8", "surrogateescape") == raw
     json.loads(quoted)  # valid JSON text, encodable as UTF-8
