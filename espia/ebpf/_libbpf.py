@@ -155,6 +155,7 @@ def lib() -> ctypes.CDLL:
         "bpf_program__attach_cgroup": (LinkPtr, ProgramPtr, c_int),
         "bpf_program__attach_perf_event": (LinkPtr, ProgramPtr, c_int),
         "bpf_link__destroy": (c_int, LinkPtr),
+        "bpf_obj_get_info_by_fd": (c_int, c_int, c_void_p, POINTER(c_uint32)),
         "bpf_map_update_elem": (c_int, c_int, c_void_p, c_void_p, ctypes.c_uint64),
         "bpf_map_delete_elem": (c_int, c_int, c_void_p),
         "bpf_map_lookup_and_delete_batch": (

@@ -29,6 +29,12 @@ from espia.errors import LoadError, NotSupportedError, PrivilegeError
 # SEC() names that give a program's kind and no hook (libbpf's spelling).
 _KIND_ONLY_SECTIONS = {"tracepoint", "tp", "raw_tracepoint", "raw_tp"}
 
+# struct bpf_prog_info (uapi linux/bpf.h) up to its u64 recursion_misses at byte 208
+# (Linux 5.12): the kernel fills as many bytes as it is given and no more.
+_PROG_INFO_SIZE = 216
+_RECURSION_MISSES = struct.Struct("<Q")
+_RECURSION_MISSES_AT = 208
+
 
 class Program:
     """One program of an object (one SEC() function)."""
@@ -68,6 +74,41 @@ class Program:
     def fd(self) -> int:
         """The loaded program's descriptor (negative before load or if it did not load)."""
         return int(_libbpf.lib().bpf_program__fd(self._handle))
+
+    def misses_reader(self) -> Callable[[], int]:
+        """A function that reads the loaded program's recursion_misses: the runs the kernel
+        skipped, each an event or an update lost, because a BPF program was already
+        running on that CPU.  One bpf(2) call per read, into a buffer made once.
+
+        Linux counts them (bpf_prog_inc_misses_counter) for a tracepoint or kprobe
+        program that finds any program of those kinds or a perf_event one running
+        (trace_call_bpf's bpf_prog_active), for a raw tracepoint, fentry/fexit or
+        kprobe-multi program found running already on that CPU (its prog->active).
+        A perf_event program skipped for the same reason (bpf_overflow_handler) and
+        a probe the kernel itself missed are counted nowhere: no count can report them.
+        """
+        lib = _libbpf.lib()
+        fd = self.fd
+        if fd < 0:
+            raise LoadError(f"read the runs of program {self.name}: it is not loaded")
+        buffer = ctypes.create_string_buffer(_PROG_INFO_SIZE)
+        size = ctypes.c_uint32()
+        unpack = _RECURSION_MISSES.unpack_from
+
+        def read() -> int:
+            # Zeroed each time: the kernel fills in the lengths of the arrays (instructions,
+            # map ids), and lengths given back with no arrays to fill are a bad address.
+            ctypes.memset(buffer, 0, _PROG_INFO_SIZE)
+            size.value = _PROG_INFO_SIZE
+            err = lib.bpf_obj_get_info_by_fd(fd, buffer, ctypes.byref(size))
+            if err:
+                code = ctypes.get_errno() or abs(err)
+                raise LoadError(f"read the runs of program {self.name}: {os.strerror(code)}")
+            if size.value < _RECURSION_MISSES_AT + 8:
+                return 0  # a kernel older than the count (5.12) has none to report
+            return int(unpack(buffer, _RECURSION_MISSES_AT)[0])
+
+        return read
 
 
 class GlobalData:

@@ -117,6 +117,7 @@ class IntervalSource(RingBufferTracer):
         lost = self._new_losses()
         if events or lost or not self.interval:
             yield Batch(events, lost, snapshot=True)
+        self._say_skipped()
 
     def stop(self) -> None:
         self._stopping.set()

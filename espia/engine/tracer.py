@@ -13,6 +13,7 @@ the ring's memory), so only the code that walks the ring may see them.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +35,8 @@ from espia.gadget.schema import EventSchema, build_schema
 from espia.gadget.spec import GadgetSpec
 from espia.pipeline.decode import make_decoder
 from espia.pipeline.operator import KernelConfig
+
+log = logging.getLogger("espia")
 
 # Records decoded per batch: large enough to amortise the per-batch work,
 # small enough that output starts at once under load.
@@ -70,6 +73,10 @@ class RingBufferTracer:
         self._links: list[Link] = []
         self._ring: RingBuffer | None = None
         self._lost_counter: Callable[[], int] | None = None
+        # Each loaded program's count of the runs the kernel skipped (Program.misses_reader).
+        self._misses: list[Callable[[], int]] = []
+        # Of `lost`, the runs the kernel skipped.
+        self.skipped = 0
         self._object: BpfObject | None = None
         self._schema: EventSchema | None = None
         # The in-kernel filters loaded with the program (None: not loaded yet).
@@ -105,6 +112,7 @@ class RingBufferTracer:
             ring_map.max_entries = validate_buffer_size(self.buffer_size)
         obj.load()
         self._loaded_filters = dict(kernel.filters)
+        self._misses = [p.misses_reader() for p in obj.programs if p.fd >= 0]
 
     def start(self, kernel: KernelConfig) -> None:
         """Loads (unless `load()` did), maps the ring buffer and attaches."""
@@ -159,12 +167,24 @@ class RingBufferTracer:
             self._ring.wake()
 
     def _new_losses(self) -> int:
-        if self._lost_counter is None:
-            return 0
-        total = self._lost_counter()
+        """Losses since the last call: what the programs counted (no room in the ring or
+        the map), and the runs of theirs the kernel skipped, which they cannot count."""
+        self.skipped = sum(read() for read in self._misses)
+        total = self.skipped + (self._lost_counter() if self._lost_counter else 0)
         fresh = total - self.lost
         self.lost = total
         return fresh
+
+    def _say_skipped(self) -> None:
+        """The losses of runs the kernel skipped are told apart once, at the end: their
+        cure is not a larger buffer."""
+        if self.skipped:
+            log.warning(
+                "%d of the %d events lost are runs of the gadget's programs the kernel "
+                "skipped, as another BPF program was running on that CPU",
+                self.skipped,
+                self.lost,
+            )
 
     def _read(self) -> list[Event]:
         assert self._ring is not None
@@ -219,6 +239,7 @@ class RingBufferTracer:
         while ring.pending():
             yield Batch(self._read(), self._new_losses())
         yield Batch([], self._new_losses())
+        self._say_skipped()
 
     # --- stop --------------------------------------------------------------
 

@@ -4,7 +4,7 @@ charged to it although they complete elsewhere."""
 from __future__ import annotations
 
 from support.blockdev import DIRECT_IO, loop_device
-from support.intervals import intervals_around, totals
+from support.intervals import intervals_around, run_intervals, totals
 from support.workloads import comm_name, run_python
 
 
@@ -34,13 +34,16 @@ def test_totals_add_up_over_intervals(tmp_path):
         "for i in range(writes):", "import time\nfor i in range(writes):\n    time.sleep(0.01)"
     )
     with loop_device(tmp_path) as (device, major, minor):
-        intervals, pid, _ = intervals_around(
+        run = run_intervals(
             ["top", "block-io", "--interval", "0.1", "-F", f"comm:{comm}"],
             lambda: int(run_python(comm, body, device, "200", "0", "4096").stdout),
         )
-    key = (pid, "W", major, minor)
+    key = (run.result, "W", major, minor)
     summed, spread = totals(
-        intervals, lambda r: (r["pid"], r["rw"], r["major"], r["minor"]), ["bytes", "io"]
+        run.intervals, lambda r: (r["pid"], r["rw"], r["major"], r["minor"]), ["bytes", "io"]
     )
-    assert summed == {key: {"bytes": 200 * 4096, "io": 200}}
+    # Nothing is lost silently: each I/O is counted whole, or reported lost.
+    counted = summed[key]["io"]
+    assert counted + run.lost == 200, (counted, run.lost, run.stderr)
+    assert summed == {key: {"bytes": counted * 4096, "io": counted}}
     assert spread[key] >= 5

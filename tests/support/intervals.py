@@ -5,18 +5,25 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from support.workloads import EspiaCli
 
 Interval = list[dict[str, Any]]
 
 
-def intervals_around(
-    args: Iterable[str], workload: Callable[[], Any], settle: int = 2
-) -> tuple[list[Interval], Any, str]:
-    """Runs `espia <args> -o json` around `workload`: (the intervals, what the workload
-    returned, espia's stderr).
+class IntervalRun(NamedTuple):
+    """A run of `run_intervals`: the intervals, what the workload returned, espia's stderr,
+    and the total of the losses espia reported ({"lost_events"} records)."""
+
+    intervals: list[Interval]
+    result: Any
+    stderr: str
+    lost: int
+
+
+def run_intervals(args: Iterable[str], workload: Callable[[], Any], settle: int = 2) -> IntervalRun:
+    """Runs `espia <args> -o json` around `workload`.
 
     The first interval's line (an empty list is a line too) says the programs
     are attached; the workload then runs, and `settle` more intervals go by
@@ -31,7 +38,19 @@ def intervals_around(
     cli.proc.send_signal(signal.SIGINT)
     code, lines, stderr = cli.finish()
     assert code == 0, stderr
-    return [json.loads(line) for line in lines if line.startswith("[")], result, stderr
+    losses = [json.loads(line) for line in lines if line.startswith('{"lost_events"')]
+    lost = sum(record["lost_events"] for record in losses)
+    assert lost == (losses[-1]["lost_total"] if losses else 0)
+    intervals = [json.loads(line) for line in lines if line.startswith("[")]
+    return IntervalRun(intervals, result, stderr, lost)
+
+
+def intervals_around(
+    args: Iterable[str], workload: Callable[[], Any], settle: int = 2
+) -> tuple[list[Interval], Any, str]:
+    """`run_intervals`: (the intervals, what the workload returned, espia's stderr)."""
+    run = run_intervals(args, workload, settle)
+    return run.intervals, run.result, run.stderr
 
 
 def totals(intervals: list[Interval], key: Callable[[dict[str, Any]], Any], counters: list[str]):

@@ -128,8 +128,13 @@ class _Connection:
         self.sock: socket.socket | None = None
         self._stream: io.BufferedReader | None = None
 
-    def request(self, target: str) -> _Response:
+    def connect(self) -> None:
         self.sock = connect(self._runtime, self._path, self._timeout)
+
+    def request(self, target: str) -> _Response:
+        if self.sock is None:
+            self.connect()
+        assert self.sock is not None
         request = f"GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
         self.sock.sendall(request.encode("ascii", "strict"))
         self._stream = self.sock.makefile("rb")
@@ -197,6 +202,12 @@ class EngineClient:
                 return
             self._streams.add(conn)
         try:
+            conn.connect()
+            # A close() while we connected found no socket to shut down; the socket exists
+            # now, so a later close() will shut it down, and this one is caught here.
+            with self._lock:
+                if self._closed:
+                    return
             response = self._send(conn, target)
             for line in response.lines():
                 if line.strip():
