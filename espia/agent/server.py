@@ -55,6 +55,11 @@ DEFAULT_PORT = 7450
 DEFAULT_QUEUE = 32
 # How often a stream with nothing to send checks that its client is still there.
 POLL = 0.25
+# How often the main thread, waiting for SIGTERM, wakes: Linux may hand the process's
+# signal to any of its threads (seen: a gRPC one, after a busy run), and Python runs
+# the handler only in the main thread, between two bytecodes; a wait without a
+# timeout would never get to it.
+SIGNAL_WAKE = 0.25
 # Warnings a run keeps for its client until it reads them.
 WARNINGS_KEPT = 100
 # Seconds a run's ring reader gathers records after a wake-up: at a high rate the ring
@@ -445,7 +450,8 @@ def serve(
                 f"listening on {host}:{agent.port}\n"
             )
             sys.stderr.flush()
-            stopped.wait()
+            while not stopped.wait(SIGNAL_WAKE):
+                pass
     finally:
         signals.restore()
         agent.close()

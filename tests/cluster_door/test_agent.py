@@ -7,7 +7,9 @@ ones a cluster sees, only without the port-forward in between.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -247,3 +249,36 @@ def test_sigterm_with_a_client_attached_exits_cleanly():
     # The client learns the run was cut short, not finished.
     assert run.summary is not None
     assert run.summary.error == f"the agent of node {NODE} stopped (SIGTERM)"
+
+
+def test_a_sigterm_handed_to_another_thread_still_stops_the_agent():
+    # Linux hands a process's signal to any thread not blocking it (seen after a busy
+    # run: a gRPC thread got the DaemonSet's SIGTERM); Python runs the handler in the
+    # main thread only.  tgkill makes that choice here: a thread other than the main one.
+    started = AgentProcess(NODE)
+    pid = started.proc.pid
+    sigterm = 1 << (signal.SIGTERM - 1)
+    others = [
+        int(tid)
+        for tid in sorted(os.listdir(f"/proc/{pid}/task"))
+        if int(tid) != pid and not _blocked(pid, int(tid)) & sigterm
+    ]
+    assert others, "the agent has no other thread to hand the signal to"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.tgkill(pid, others[0], signal.SIGTERM) == 0, os.strerror(ctypes.get_errno())
+    try:
+        code = started.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        started.proc.kill()
+        started.proc.wait()
+        pytest.fail("the agent did not stop 10 s after a SIGTERM its main thread did not get")
+    finally:
+        started._reader.join(5)
+    assert code == 0, "".join(started.stderr)
+
+
+def _blocked(pid: int, tid: int) -> int:
+    """The signal mask of thread `tid` of process `pid`."""
+    with open(f"/proc/{pid}/task/{tid}/status") as status:
+        line = next(line for line in status if line.startswith("SigBlk:"))
+    return int(line.split()[1], 16)
