@@ -43,6 +43,7 @@ from espia.agent.wire import BatchEncoder, schema_message, wire_container
 from espia.containers.collection import ContainerCollection
 from espia.containers.selector import ContainerSelector
 from espia.engine.containers import ContainerSources
+from espia.engine.mainthread import wait_for
 from espia.engine.runtime import GadgetRef, LocalGadgetRun, LocalRuntime
 from espia.engine.source import RunOptions
 from espia.errors import EspiaError, UsageError
@@ -55,11 +56,6 @@ DEFAULT_PORT = 7450
 DEFAULT_QUEUE = 32
 # How often a stream with nothing to send checks that its client is still there.
 POLL = 0.25
-# How often the main thread, waiting for SIGTERM, wakes: Linux may hand the process's
-# signal to any of its threads (seen: a gRPC one, after a busy run), and Python runs
-# the handler only in the main thread, between two bytecodes; a wait without a
-# timeout would never get to it.
-SIGNAL_WAKE = 0.25
 # Warnings a run keeps for its client until it reads them.
 WARNINGS_KEPT = 100
 # Seconds a run's ring reader gathers records after a wake-up: at a high rate the ring
@@ -450,8 +446,7 @@ def serve(
                 f"listening on {host}:{agent.port}\n"
             )
             sys.stderr.flush()
-            while not stopped.wait(SIGNAL_WAKE):
-                pass
+            wait_for(stopped)  # in steps: SIGTERM may come to another thread
     finally:
         signals.restore()
         agent.close()

@@ -42,6 +42,7 @@ from espia.cli.display import Display
 from espia.cli.gadget import gadget_output
 from espia.cli.options import all_params
 from espia.containers.selector import parse_labels
+from espia.engine.mainthread import wait_for
 from espia.engine.runtime import GadgetRef, find_gadget
 from espia.errors import EspiaError, UsageError
 from espia.gadget.event import Event
@@ -336,7 +337,7 @@ def run_remote_gadget(
         for thread in threads:
             thread.start()
         for node in live:
-            node.opened.wait()
+            wait_for(node.opened)  # in steps: Ctrl-C may come to a node's thread
         opened = [n for n in live if n.schema is not None]
         if not opened:
             errors = {n.problem for n in live}
