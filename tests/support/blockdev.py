@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +26,36 @@ def loop_device(folder: Path, size: int = 64 << 20) -> Iterator[tuple[str, int, 
         yield path, os.major(rdev), os.minor(rdev)
     finally:
         subprocess.run(["losetup", "--detach", path], check=True)
+
+
+TRACING = Path("/sys/kernel/tracing")
+_COMPLETE = re.compile(r" block_rq_complete: (\d+),(\d+) (\S+) \(.*?\) \d+ \+ (\d+) ")
+
+
+@contextmanager
+def kernel_completions(major: int, minor: int) -> Iterator[Counter[str]]:
+    """The data I/Os of one device that the kernel reported complete, by direction
+    ("R", "W"), filled in when the block ends.
+
+    Read from the block_rq_complete tracepoint through an ftrace instance of the
+    test's own, not through BPF: a test can then tell a completion the kernel
+    reported from one a BPF program saw.  Flushes (no sectors) are left out.
+    """
+    instance = TRACING / "instances" / f"espia-test-{uuid.uuid4().hex[:8]}"
+    instance.mkdir()
+    done: Counter[str] = Counter()
+    try:
+        event = instance / "events" / "block" / "block_rq_complete"
+        (event / "filter").write_text(f"dev == {major << 20 | minor}\n")
+        (event / "enable").write_text("1\n")
+        yield done
+        (event / "enable").write_text("0\n")
+        for line in (instance / "trace").read_text().splitlines():
+            found = _COMPLETE.search(line)
+            if found and int(found[4]) and found[3][0] in "RW":
+                done[found[3][0]] += 1
+    finally:
+        instance.rmdir()
 
 
 # A child's body: `writes` O_DIRECT writes of `size` bytes (page-aligned buffer, so the
