@@ -2,8 +2,9 @@
 #
 # Two stages, so that the compilers stay out of the image that runs: the build
 # stage compiles the gadgets (clang, bpftool, this kernel's BTF for vmlinux.h;
-# CO-RE objects then run on other kernels) and installs espia into a venv; the
-# runtime stage gets that venv, Python and libbpf, nothing else.
+# CO-RE objects then run on other kernels) and espia's C extension (gcc and
+# Python's headers), and installs espia into a venv; the runtime stage gets
+# that venv, Python and libbpf, nothing else.
 #
 # The image runs as root, on purpose: loading eBPF programs needs CAP_BPF,
 # CAP_PERFMON and CAP_SYS_ADMIN, and naming containers needs the host's /proc
@@ -19,18 +20,18 @@ ARG BASE=debian:12-slim
 FROM ${BASE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends clang llvm libbpf-dev bpftool make \
-        python3 python3-venv \
+        gcc libc6-dev python3 python3-dev python3-venv \
  && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/espia
 WORKDIR /src
-COPY pyproject.toml README.md Makefile ./
+COPY pyproject.toml setup.py README.md Makefile ./
 COPY espia espia
 # Dependencies and espia first, so the gadgets are built with the venv's Python;
 # then espia again, now with the objects, which pyproject ships as package data.
 RUN /opt/espia/bin/pip install --no-cache-dir . \
  && make -s PYTHON=/opt/espia/bin/python \
  && /opt/espia/bin/pip install --no-cache-dir --no-deps --force-reinstall . \
- && /opt/espia/bin/python -c 'import espia' \
+ && /opt/espia/bin/python -c 'import espia.output._jsonfmt' \
  && test -n "$(find /opt/espia -name program.bpf.o)"
 
 FROM ${BASE}
