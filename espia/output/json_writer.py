@@ -173,12 +173,7 @@ class JsonOutput:
         record: dict[str, object] = {"lost_events": count, "lost_total": total}
         if node:
             record["node"] = node
-        text = json.dumps(record, indent=self._indent) + "\n"
-        if self._plan is None:
-            self.out.write(text)
-            self.out.flush()
-        else:
-            self._emit(text.encode())
+        self._emit((json.dumps(record, indent=self._indent) + "\n").encode())
 
     def end(self) -> None:
         if self._binary is not None:
