@@ -158,6 +158,7 @@ def lib() -> ctypes.CDLL:
         "bpf_obj_get_info_by_fd": (c_int, c_int, c_void_p, POINTER(c_uint32)),
         "bpf_map_update_elem": (c_int, c_int, c_void_p, c_void_p, ctypes.c_uint64),
         "bpf_map_delete_elem": (c_int, c_int, c_void_p),
+        "bpf_map_get_next_key": (c_int, c_int, c_void_p, c_void_p),
         "bpf_map_lookup_and_delete_batch": (
             c_int,
             c_int,

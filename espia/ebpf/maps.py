@@ -79,6 +79,36 @@ class Map:
             return False
         raise KernelError(f"delete from map {self.name}: {_libbpf.strerror(ctypes.get_errno())}")
 
+    def is_empty(self) -> bool:
+        """Whether a hash map holds no key now (one get_next_key call)."""
+        key = ctypes.create_string_buffer(self.key_size)
+        if _libbpf.lib().bpf_map_get_next_key(self.fd, None, key) == 0:
+            return False
+        self._check_end()
+        return True
+
+    def count(self) -> int:
+        """The number of keys of a hash map no program is changing (a deleted key would
+        start the walk over): one get_next_key call per key."""
+        lib = _libbpf.lib()
+        keys = (
+            ctypes.create_string_buffer(self.key_size),
+            ctypes.create_string_buffer(self.key_size),
+        )
+        count = 0
+        previous = None
+        while lib.bpf_map_get_next_key(self.fd, previous, keys[count % 2]) == 0:
+            previous = keys[count % 2]
+            count += 1
+        self._check_end()
+        return count
+
+    def _check_end(self) -> None:
+        """Raises unless get_next_key stopped at the end of the map (ENOENT)."""
+        code = ctypes.get_errno()
+        if code != errno_names.ENOENT:
+            raise KernelError(f"read map {self.name}: {_libbpf.strerror(code)}")
+
     def take_all(self) -> list[tuple[bytes, bytes]]:
         """Every (key, value) of a hash map, removed as it is read (lookup_and_delete_batch).
 

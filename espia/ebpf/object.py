@@ -161,6 +161,13 @@ class GlobalData:
         offset = var.offset
         return lambda: unpack(memory, offset)[0]
 
+    def set_live(self, name: str, value: int) -> None:
+        """Sets the live 32-bit variable `name` (after load): the programs see it at once."""
+        var = self._vars[name]
+        if var.size != 4:
+            raise LoadError(f"set {name}: a {var.size}-byte variable is not a 32-bit flag")
+        struct.pack_into("<I", self._owner.mmap(self._map), var.offset, value)
+
 
 class BpfObject:
     """An object file opened by libbpf.  Use as a context manager or call `close()`."""

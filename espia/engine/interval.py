@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from espia.ebpf.maps import Map
 from espia.engine.kernel import hand_over_maps
 from espia.engine.source import Batch
-from espia.engine.tracer import IDLE_WAKEUP, LOST_VARIABLE, RingBufferTracer
+from espia.engine.tracer import IDLE_WAKEUP, RingBufferTracer
 from espia.errors import UsageError
 from espia.gadget.event import Event
 from espia.gadget.schema import build_interval_schema
@@ -72,9 +72,7 @@ class IntervalSource(RingBufferTracer):
         name = schema.tracer.map_name
         self._slots = obj.map(name)
         self._maps = (obj.map(f"{name}_0"), obj.map(f"{name}_1"))
-        bss = obj.data(".bss")
-        if bss is not None and LOST_VARIABLE in bss:
-            self._lost_counter = bss.counter(LOST_VARIABLE)
+        self._watch_losses(obj)
         hand_over_maps(obj, kernel)
         self._stack.callback(self._detach)
         self._attach(obj)
@@ -93,9 +91,10 @@ class IntervalSource(RingBufferTracer):
         return events
 
     def batches(self, deadline: float | None) -> Iterator[Batch]:
-        """One snapshot batch per interval, then the interval cut short by the end
-        (with an interval of 0, that one only)."""
+        """One snapshot batch per interval, then the interval cut short by the end if it
+        counted anything, or if it is the only one (with an interval of 0, it always is)."""
         tick = time.monotonic() + self.interval if self.interval else math.inf
+        shown = False
         while not self._stopping.is_set():
             now = time.monotonic()
             if deadline is not None and now >= deadline:
@@ -103,6 +102,7 @@ class IntervalSource(RingBufferTracer):
             if now >= tick:
                 tick += self.interval * max(1, math.ceil((now - tick) / self.interval))
                 events = self._take()
+                shown = True
                 yield Batch(events, self._new_losses(), snapshot=True)
                 continue
             wait = min(IDLE_WAKEUP, tick - now)
@@ -112,10 +112,11 @@ class IntervalSource(RingBufferTracer):
             if not self._stopping.wait(max(wait, 0.0)):
                 yield Batch([], 0)
         # What was counted since the last interval is shown, counted once, as the last.
-        self._detach()
+        self._finish()
         events = self._take()
         lost = self._new_losses()
-        if events or lost or not self.interval:
+        # A run that ended before its first interval did is shown as one, even empty.
+        if events or lost or not shown:
             yield Batch(events, lost, snapshot=True)
         self._say_skipped()
 

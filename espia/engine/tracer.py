@@ -23,7 +23,8 @@ from dataclasses import replace
 from espia.ebpf import features
 from espia.ebpf.btf import Btf
 from espia.ebpf.link import Link, attach
-from espia.ebpf.object import BpfObject
+from espia.ebpf.maps import Map
+from espia.ebpf.object import BpfObject, GlobalData
 from espia.ebpf.ringbuf import RingBuffer
 from espia.engine.kernel import configure, hand_over_maps
 from espia.engine.sockets import OWNERS_MAP, learn_socket_owners
@@ -44,6 +45,12 @@ BATCH = 8192
 # How often a quiet gadget wakes up to check its deadline and losses.
 IDLE_WAKEUP = 0.25
 LOST_VARIABLE = "gadget_lost"
+# Work begun and not ended yet, and the flag that stops new work (include/espia/inflight.bpf.h).
+INFLIGHT_MAP = "gadget_inflight"
+DRAINING_VARIABLE = "gadget_draining"
+# How long the end of a run waits for that work to end (a disk's I/O: milliseconds).
+DRAIN_TIME = 0.5
+DRAIN_STEP = 0.005
 
 
 class RingBufferTracer:
@@ -77,6 +84,11 @@ class RingBufferTracer:
         self._misses: list[Callable[[], int]] = []
         # Of `lost`, the runs the kernel skipped.
         self.skipped = 0
+        # The programs' work in flight (INFLIGHT_MAP) and their .bss, to end it at the end.
+        self._inflight: Map | None = None
+        self._bss: GlobalData | None = None
+        # Of `lost`, work seen beginning and never seen ending (counted at the end).
+        self.unfinished = 0
         self._object: BpfObject | None = None
         self._schema: EventSchema | None = None
         # The in-kernel filters loaded with the program (None: not loaded yet).
@@ -123,14 +135,20 @@ class RingBufferTracer:
         obj = self._object
         assert obj is not None
         ring_map = obj.map(self._ring_map_name())
-        bss = obj.data(".bss")
-        if bss is not None and LOST_VARIABLE in bss:
-            self._lost_counter = bss.counter(LOST_VARIABLE)
+        self._watch_losses(obj)
         hand_over_maps(obj, kernel)
         self._ring = RingBuffer(ring_map.fd, ring_map.max_entries)
         self._stack.callback(self._ring.close)
         self._stack.callback(self._detach)
         self._attach(obj)
+
+    def _watch_losses(self, obj: BpfObject) -> None:
+        """Finds what the programs count as lost and the work they keep in flight."""
+        bss = obj.data(".bss")
+        if bss is not None and LOST_VARIABLE in bss:
+            self._lost_counter = bss.counter(LOST_VARIABLE)
+        if bss is not None and DRAINING_VARIABLE in bss and INFLIGHT_MAP in obj.maps:
+            self._bss, self._inflight = bss, obj.map(INFLIGHT_MAP)
 
     def _ring_map_name(self) -> str:
         """The ring buffer the records come through (the GADGET_TRACER marker's)."""
@@ -170,14 +188,24 @@ class RingBufferTracer:
         """Losses since the last call: what the programs counted (no room in the ring or
         the map), and the runs of theirs the kernel skipped, which they cannot count."""
         self.skipped = sum(read() for read in self._misses)
-        total = self.skipped + (self._lost_counter() if self._lost_counter else 0)
+        total = self.skipped + self.unfinished
+        total += self._lost_counter() if self._lost_counter else 0
         fresh = total - self.lost
         self.lost = total
         return fresh
 
     def _say_skipped(self) -> None:
-        """The losses of runs the kernel skipped are told apart once, at the end: their
-        cure is not a larger buffer."""
+        """The losses of runs the kernel skipped, and of work whose end no program saw,
+        are told apart once, at the end: their cure is not a larger buffer."""
+        if self.unfinished:
+            log.warning(
+                "%d of the %d events lost began and were not seen ending: still in flight "
+                "%.1f s after the end, or ended in a run of the gadget's program the kernel "
+                "skipped",
+                self.unfinished,
+                self.lost,
+                DRAIN_TIME,
+            )
         if self.skipped:
             log.warning(
                 "%d of the %d events lost are runs of the gadget's programs the kernel "
@@ -235,13 +263,27 @@ class RingBufferTracer:
                 behind = self.received - before >= BATCH
             yield Batch(events, self._new_losses())
         # What the kernel sent before we detached is still ours to show.
-        self._detach()
+        self._finish()
         while ring.pending():
             yield Batch(self._read(), self._new_losses())
         yield Batch([], self._new_losses())
         self._say_skipped()
 
     # --- stop --------------------------------------------------------------
+
+    def _finish(self) -> None:
+        """Detaches at the end of a run, once the work in flight has ended or had its time;
+        what is still in flight then is counted as unfinished (include/espia/inflight.bpf.h)."""
+        inflight, bss = self._inflight, self._bss
+        if inflight is None or bss is None:
+            self._detach()
+            return
+        bss.set_live(DRAINING_VARIABLE, 1)
+        give_up = time.monotonic() + DRAIN_TIME
+        while not inflight.is_empty() and time.monotonic() < give_up:
+            time.sleep(DRAIN_STEP)
+        self._detach()
+        self.unfinished = inflight.count()
 
     def _detach(self) -> None:
         """Destroys the links, in parallel: each waits out an RCU grace period in the

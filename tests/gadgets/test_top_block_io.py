@@ -3,9 +3,14 @@ charged to it although they complete elsewhere."""
 
 from __future__ import annotations
 
+import json
+import signal
+import struct
+
 from support.blockdev import DIRECT_IO, kernel_completions, loop_device
+from support.bpf import map_insert, map_of
 from support.intervals import intervals_around, run_intervals, totals
-from support.workloads import comm_name, run_python
+from support.workloads import EspiaCli, comm_name, run_python
 
 
 def test_direct_io_is_charged_to_the_issuer_with_exact_bytes_and_count(tmp_path):
@@ -45,15 +50,29 @@ def test_totals_add_up_over_intervals(tmp_path):
     summed, spread = totals(
         run.intervals, lambda r: (r["pid"], r["rw"], r["major"], r["minor"]), ["bytes", "io"]
     )
-    # Each I/O the kernel reported complete is counted whole, or reported lost, except
-    # (a known gap, issue 11) a completion whose BPF run the kernel skips without counting
-    # it anywhere: seen in about 1 run of this test in 10, a softirq completing the I/O on
-    # top of another task; ftrace sees it, no BPF program does (bpftrace's neither), and
-    # recursion_misses stays 0.  The fix to come: count a started I/O whose completion
-    # never came as lost.  At most one such miss per run has been seen.
+    # Each I/O the kernel reported complete is counted whole, or reported lost: also (in
+    # about 1 run of this test in 10) one whose completion no BPF program saw, a softirq
+    # completing it on top of another task, which ftrace sees and no counter of the kernel's
+    # records; espia counts it when its request begins again, or at the end.
     counted = summed[key]["io"]
     assert reported["W"] == 200, reported
-    unseen = reported["W"] - counted - run.lost
-    assert 0 <= unseen <= 1, (counted, run.lost, reported, run.stderr)
+    assert counted + run.lost == 200, (counted, run.lost, run.stderr)
     assert summed == {key: {"bytes": counted * 4096, "io": counted}}
     assert spread[key] >= 5
+
+
+def test_an_io_never_seen_completing_is_counted_lost_at_the_end():
+    """An I/O in the programs' table whose completion never comes (as when the kernel runs
+    no program for it): the end of the run waits for it a moment, then reports it lost."""
+    cli = EspiaCli(
+        ["top", "block-io", "--interval", "0.2", "-F", f"comm:{comm_name()}", "-o", "json"]
+    )
+    cli.wait_for(lambda line: line.startswith("["), timeout=30)
+    inflight = map_of(cli.proc.pid, "gadget_inflight")
+    # Key 1 is no request's address: no completion will ever find it.
+    map_insert(inflight, struct.pack("<Q", 1), bytes(inflight["bytes_value"]))
+    cli.proc.send_signal(signal.SIGINT)
+    code, lines, stderr = cli.finish()
+    assert code == 0, stderr
+    assert [json.loads(line)["lost_total"] for line in lines if "lost_events" in line] == [1]
+    assert "1 of the 1 events lost began and were not seen ending" in stderr, stderr

@@ -72,3 +72,32 @@ def wait_until(condition, timeout: float = 15) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def map_of(pid: int, name: str) -> dict:
+    """bpftool's description of the map called `name` that process `pid` holds open
+    (found through its descriptors' fdinfo, so another process's map is never taken)."""
+    ids = set()
+    for info in Path(f"/proc/{pid}/fdinfo").iterdir():
+        try:
+            text = info.read_text()
+        except OSError:  # a descriptor closed meanwhile
+            continue
+        ids |= {int(line.split()[1]) for line in text.splitlines() if line.startswith("map_id:")}
+    found = [m for m in _bpftool("map") if m["id"] in ids and m.get("name") == name[:15]]
+    assert len(found) == 1, (name, found)
+    return found[0]
+
+
+def map_insert(description: dict, key: bytes, value: bytes) -> None:
+    """Adds key -> value to a map another process holds (bpftool, by id)."""
+    subprocess.run(
+        [
+            "bpftool", "map", "update", "id", str(description["id"]),
+            "key", "hex", *(f"{b:02x}" for b in key),
+            "value", "hex", *(f"{b:02x}" for b in value),
+            "noexist",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip

@@ -8,13 +8,17 @@
  * not the one to charge.  The time of an I/O runs from block_rq_issue (handed
  * to the device) to its completion, as biotop and biolatency measure it.
  *
- * Raw tracepoints: their first argument is the struct request itself.
+ * Raw tracepoints: their first argument is the struct request itself.  The
+ * requests in flight are kept in gadget_inflight (inflight.bpf.h), so that one
+ * whose completion no program saw is counted lost, not forgotten.
  *
  *     static void completed(const struct gadget_block_io *io, __u64 now);
  *     GADGET_BLOCK_IO(completed)
  */
 #ifndef __ESPIA_BLOCK_BPF_H
 #define __ESPIA_BLOCK_BPF_H
+
+#include <espia/inflight.bpf.h>
 
 #define GADGET_BLOCK_INFLIGHT 10240
 #define GADGET_REQ_OP_MASK 0xff
@@ -33,12 +37,7 @@ struct gadget_block_io {
 	char comm[TASK_COMM_LEN];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, GADGET_BLOCK_INFLIGHT);
-	__type(key, __u64);
-	__type(value, struct gadget_block_io);
-} gadget_block_inflight SEC(".maps");
+GADGET_INFLIGHT(__u64, struct gadget_block_io, GADGET_BLOCK_INFLIGHT);
 
 static __always_inline __u32 gadget_block_major(__u32 dev)
 {
@@ -79,7 +78,7 @@ static __always_inline int gadget_block_started(struct request *rq)
 		return 0;
 	if (!BPF_CORE_READ(rq, __data_len))
 		return 0;
-	if (gadget_should_discard_current())
+	if (!gadget_inflight_open() || gadget_should_discard_current())
 		return 0;
 	io.mntns = gadget_current_mntns();
 	io.pid = bpf_get_current_pid_tgid() >> 32;
@@ -88,47 +87,50 @@ static __always_inline int gadget_block_started(struct request *rq)
 	io.bytes = BPF_CORE_READ(rq, __data_len);
 	io.write = op == GADGET_REQ_OP_WRITE;
 	bpf_get_current_comm(io.comm, sizeof(io.comm));
-	/* A full table would let this I/O go unseen: count it. */
-	if (bpf_map_update_elem(&gadget_block_inflight, &key, &io, BPF_ANY))
-		gadget_count_lost();
+	gadget_inflight_begin(&gadget_inflight, &key, &io);
 	return 0;
 }
 
 static __always_inline int gadget_block_issued(struct request *rq)
 {
 	__u64 key = (__u64)rq;
-	struct gadget_block_io *io = bpf_map_lookup_elem(&gadget_block_inflight, &key);
+	struct gadget_block_io *io = bpf_map_lookup_elem(&gadget_inflight, &key);
 
 	if (io)
 		io->issue_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
-#define GADGET_BLOCK_IO(handler)                                                    \
-	SEC("raw_tp/block_io_start")                                                \
-	int block_io_start(struct bpf_raw_tracepoint_args *ctx)                     \
-	{                                                                          \
-		return gadget_block_started((struct request *)ctx->args[0]);        \
-	}                                                                          \
-	SEC("raw_tp/block_rq_issue")                                                \
-	int block_rq_issue(struct bpf_raw_tracepoint_args *ctx)                     \
-	{                                                                          \
-		return gadget_block_issued((struct request *)ctx->args[0]);         \
-	}                                                                          \
-	SEC("raw_tp/block_rq_complete")                                             \
-	int block_rq_complete(struct bpf_raw_tracepoint_args *ctx)                  \
-	{                                                                          \
-		__u64 key = ctx->args[0];                                           \
-		struct gadget_block_io *io;                                         \
-		__u64 now = bpf_ktime_get_ns();                                     \
-		io = bpf_map_lookup_elem(&gadget_block_inflight, &key);             \
-		if (!io)                                                            \
-			return 0;                                                   \
-		if (!io->issue_ns)                                                  \
-			io->issue_ns = io->start_ns;                                \
-		handler(io, now);                                                   \
-		bpf_map_delete_elem(&gadget_block_inflight, &key);                  \
-		return 0;                                                           \
+/*
+ * The completion comes first: programs attach in the order they are defined,
+ * and an I/O that began while its completion was not watched yet would be
+ * counted lost.
+ */
+#define GADGET_BLOCK_IO(handler)                                             \
+	SEC("raw_tp/block_rq_complete")                                      \
+	int block_rq_complete(struct bpf_raw_tracepoint_args *ctx)           \
+	{                                                                    \
+		__u64 key = ctx->args[0];                                    \
+		struct gadget_block_io *io;                                  \
+		__u64 now = bpf_ktime_get_ns();                              \
+		io = bpf_map_lookup_elem(&gadget_inflight, &key);            \
+		if (!io)                                                     \
+			return 0;                                            \
+		if (!io->issue_ns)                                           \
+			io->issue_ns = io->start_ns;                         \
+		handler(io, now);                                            \
+		bpf_map_delete_elem(&gadget_inflight, &key);                 \
+		return 0;                                                    \
+	}                                                                    \
+	SEC("raw_tp/block_rq_issue")                                         \
+	int block_rq_issue(struct bpf_raw_tracepoint_args *ctx)              \
+	{                                                                    \
+		return gadget_block_issued((struct request *)ctx->args[0]);  \
+	}                                                                    \
+	SEC("raw_tp/block_io_start")                                         \
+	int block_io_start(struct bpf_raw_tracepoint_args *ctx)              \
+	{                                                                    \
+		return gadget_block_started((struct request *)ctx->args[0]); \
 	}
 
 #endif /* __ESPIA_BLOCK_BPF_H */
