@@ -7,7 +7,7 @@ import json
 import signal
 import struct
 
-from support.blockdev import DIRECT_IO, kernel_completions, loop_device
+from support.blockdev import AIO_WRITES, DIRECT_IO, kernel_completions, loop_device
 from support.bpf import map_insert, map_of
 from support.intervals import intervals_around, run_intervals, totals
 from support.workloads import EspiaCli, comm_name, run_python
@@ -30,6 +30,29 @@ def test_direct_io_is_charged_to_the_issuer_with_exact_bytes_and_count(tmp_path)
     times = [r["time"] for rows in intervals for r in rows]
     assert all(t > 0 for t in times)
     assert "lost" not in stderr
+
+
+def test_merged_requests_are_counted_whole_and_once(tmp_path):
+    """Seven 4 KiB writes submitted together, at offsets that merge into two requests:
+    bios into a request after it started, and one request into another, which is freed
+    without completing.  Every byte is charged, each request the kernel completed is one
+    I/O, and the one merged away is not left behind to be reported lost."""
+    comm = comm_name()
+    offsets = "0,8192,4096,16384,20480,24576,28672"
+    with (
+        loop_device(tmp_path, scheduler="mq-deadline") as (device, major, minor),
+        kernel_completions(major, minor) as reported,
+    ):
+        intervals, pid, stderr = intervals_around(
+            ["top", "block-io", "--interval", "0.5", "-F", f"comm:{comm}"],
+            lambda: int(run_python(comm, AIO_WRITES, device, offsets, "4096").stdout),
+        )
+    summed, _ = totals(
+        intervals, lambda r: (r["pid"], r["comm"], r["rw"], r["major"], r["minor"]), ["bytes", "io"]
+    )
+    assert reported["merged"] >= 1 and reported["W"] < 7, reported  # the kernel did merge
+    assert summed == {(pid, comm, "W", major, minor): {"bytes": 7 * 4096, "io": reported["W"]}}
+    assert "lost" not in stderr, stderr
 
 
 def test_totals_add_up_over_intervals(tmp_path):

@@ -8,6 +8,13 @@
  * not the one to charge.  The time of an I/O runs from block_rq_issue (handed
  * to the device) to its completion, as biotop and biolatency measure it.
  *
+ * A request grows after it starts: bios that follow it on the disk are merged
+ * into it, and a scheduler (mq-deadline) merges whole requests, the one merged
+ * away freed without a completion (block_rq_merge).  So its bytes are read at
+ * issue, when merging is over, and a request merged away leaves the table
+ * there and then: its bytes complete with the one it joined, charged to that
+ * one's issuer, as the kernel counts them.
+ *
  * Raw tracepoints: their first argument is the struct request itself.  The
  * requests in flight are kept in gadget_inflight (inflight.bpf.h), so that one
  * whose completion no program saw is counted lost, not forgotten.
@@ -96,15 +103,17 @@ static __always_inline int gadget_block_issued(struct request *rq)
 	__u64 key = (__u64)rq;
 	struct gadget_block_io *io = bpf_map_lookup_elem(&gadget_inflight, &key);
 
-	if (io)
-		io->issue_ns = bpf_ktime_get_ns();
+	if (!io)
+		return 0;
+	io->issue_ns = bpf_ktime_get_ns();
+	io->bytes = BPF_CORE_READ(rq, __data_len);
 	return 0;
 }
 
 /*
- * The completion comes first: programs attach in the order they are defined,
- * and an I/O that began while its completion was not watched yet would be
- * counted lost.
+ * The completion and the merge come first: programs attach in the order they
+ * are defined, and an I/O that began while its end was not watched yet would
+ * be counted lost.
  */
 #define GADGET_BLOCK_IO(handler)                                             \
 	SEC("raw_tp/block_rq_complete")                                      \
@@ -119,6 +128,13 @@ static __always_inline int gadget_block_issued(struct request *rq)
 		if (!io->issue_ns)                                           \
 			io->issue_ns = io->start_ns;                         \
 		handler(io, now);                                            \
+		bpf_map_delete_elem(&gadget_inflight, &key);                 \
+		return 0;                                                    \
+	}                                                                    \
+	SEC("raw_tp/block_rq_merge")                                         \
+	int block_rq_merge(struct bpf_raw_tracepoint_args *ctx)              \
+	{                                                                    \
+		__u64 key = ctx->args[0];                                    \
 		bpf_map_delete_elem(&gadget_inflight, &key);                 \
 		return 0;                                                    \
 	}                                                                    \
