@@ -256,6 +256,7 @@ class RemoteSchema:
                     width=item.width,
                     right=item.right,
                     untrusted=item.untrusted,
+                    heading=item.heading,
                 )
             )
         self.fields = tuple(fields)

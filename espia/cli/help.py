@@ -31,11 +31,13 @@ def gadget_help(gadget: Gadget) -> str:
         return f"\nfields: unavailable ({exc})\n"
     try:
         shown = {c.lower() for c in default_columns(run.schema, pods=False)}
-        width = max(len(f.header) for f in run.fields)
+        width = max(len(f.name) for f in run.fields)
         lines = ["", "fields (* shown by default; pick others with -o columns=+NAME):"]
         for field in run.fields:
             mark = "*" if field.name.lower() in shown else " "
-            lines.append(f"  {mark} {field.header:<{width}}  {field.description}")
+            # The name is what flags take; a column headed otherwise says so.
+            shown_as = f"; column header {field.heading}" if field.heading else ""
+            lines.append(f"  {mark} {field.name.upper():<{width}}  {field.description}{shown_as}")
         return "\n".join(lines + params_help(run.event_schema.params)) + "\n"
     finally:
         run.close()

@@ -36,6 +36,7 @@ class WireField:
     right: bool = False
     untrusted: bool = False
     json_text: bool = False
+    heading: str = ""
     # The semantic typedef of the member it comes from (types.h), "" if none.
     type: str = ""
     # Attribute names from the event to the raw value (("container", "k8s", "pod")).
@@ -146,6 +147,7 @@ def _wire_field(field: Field, typedefs: dict[str, str]) -> WireField:
         right=field.right,
         untrusted=field.untrusted,
         json_text=field.json_text,
+        heading=field.heading,
         type=typedefs.get(path[0], "") if len(path) == 1 else "",
         path=path,
         rendered=field.render is not None,

@@ -64,10 +64,13 @@ class Field:
     # The value JSON and YAML show instead of the text, where it is not a string (the
     # arguments as a list); `render` still gives its text for columns and filters.
     json_value: Callable[[Any], Any] | None = None
+    # The column's header where it is not the name in capitals (R/W for rw): the name
+    # stays what -o columns=, --sort and -F take, and JSON's key.
+    heading: str = ""
 
     @property
     def header(self) -> str:
-        return self.name.upper()
+        return self.heading or self.name.upper()
 
     def text(self, value: Any) -> str:
         if self.render:

@@ -6,7 +6,7 @@ A gadget is a folder::
         program.bpf.c   the kernel side: event struct, maps, programs, markers
         program.bpf.o   what `make` (or `espia run`) compiles it to
         gadget.yaml     presentation only: description, field descriptions,
-                        widths, which fields are hidden
+                        widths, headings, which fields are hidden
 
 Everything else (the event layout, the map that carries events) comes from
 the object's BTF, so built-in and user-written gadgets take the same path.
@@ -68,7 +68,7 @@ OBJECT = "program.bpf.o"
 DESCRIPTION = "gadget.yaml"
 
 # Options gadget.yaml may set on a field ("type" only for a gadget with a source).
-FIELD_OPTIONS = {"description", "hidden", "width", "right", "type"}
+FIELD_OPTIONS = {"description", "heading", "hidden", "width", "right", "type"}
 # Options gadget.yaml may set on a parameter.
 PARAM_OPTIONS = {"description", "default", "short"}
 # What gadget.yaml may say of one of its `options:`, and their types.
@@ -262,6 +262,7 @@ _TOP_LEVEL: dict[str, type | tuple[type, ...]] = {
 }
 _OPTION_KINDS: dict[str, type | tuple[type, ...]] = {
     "description": str,
+    "heading": str,
     "hidden": bool,
     "width": int,
     "right": bool,
@@ -295,6 +296,11 @@ def _field_options(path: Path, name: object, values: object) -> dict[str, Any]:
             raise UsageError(f"read {path}: field {name!r}: {option} must be {_KIND_NAMES[kinds]}")
     if "width" in values and not 0 < values["width"] <= 4096:
         raise UsageError(f"read {path}: field {name!r}: width must be between 1 and 4096")
+    heading = values.get("heading")
+    if heading is not None and not (0 < len(heading) <= 32 and heading.isprintable()):
+        raise UsageError(
+            f"read {path}: field {name!r}: heading must be 1 to 32 printable characters"
+        )
     return dict(values)
 
 

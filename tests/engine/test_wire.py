@@ -6,11 +6,13 @@ import json
 
 import pytest
 
+from espia.agent.wire import RemoteSchema, schema_message
 from espia.cli.columns import default_columns
 from espia.engine.runtime import GadgetRef, LocalRuntime
 from espia.engine.source import RunOptions
 from espia.engine.wire import WireField, WireSchema
 from espia.errors import UsageError
+from espia.gadget.spec import GadgetSpec
 
 
 def schema_of(category: str, name: str) -> WireSchema:
@@ -75,3 +77,21 @@ def test_default_columns_come_from_the_schema_and_flags_only():
 def test_malformed_data_is_a_usage_error(data):
     with pytest.raises(UsageError, match="event schema"):
         WireSchema.from_dict(data)
+
+
+def test_a_heading_is_what_the_column_shows_on_every_door():
+    """top block-io's rw and time are headed R/W and TIME(us), as biotop's are; the names
+    stay what flags and JSON take, and a client of the agent gets the heading too."""
+    schema = schema_of("top", "block-io")
+    assert WireSchema.from_dict(json.loads(json.dumps(schema.to_dict()))) == schema
+    assert (schema.field("rw").heading, schema.field("time").heading) == ("R/W", "TIME(us)")
+    remote = RemoteSchema(schema_message(schema, "node-1", "1"))
+    headers = {f.name: f.header for f in remote.fields}
+    assert (headers["rw"], headers["time"], headers["bytes"]) == ("R/W", "TIME(us)", "BYTES")
+
+
+@pytest.mark.parametrize("heading", ["", "x" * 33, "A\x1b[2J"])
+def test_a_heading_must_be_short_and_printable(tmp_path, heading):
+    (tmp_path / "gadget.yaml").write_text(json.dumps({"fields": {"x": {"heading": heading}}}))
+    with pytest.raises(UsageError, match="field 'x': heading must be 1 to 32 printable"):
+        GadgetSpec.from_folder(tmp_path)

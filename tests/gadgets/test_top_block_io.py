@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import struct
+import subprocess
 
 from support.blockdev import AIO_WRITES, DIRECT_IO, kernel_completions, loop_device
 from support.bpf import map_insert, map_of
@@ -99,3 +100,25 @@ def test_an_io_never_seen_completing_is_counted_lost_at_the_end():
     assert code == 0, stderr
     assert [json.loads(line)["lost_total"] for line in lines if "lost_events" in line] == [1]
     assert "1 of the 1 events lost began and were not seen ending" in stderr, stderr
+
+
+def test_columns_are_headed_as_biotops():
+    done = subprocess.run(
+        ["espia", "top", "block-io", "-t", "1", "-F", f"comm:{comm_name()}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    header = done.stdout.splitlines()[1].split()
+    assert header == [
+        "RUNTIME.CONTAINERNAME",
+        "PID",
+        "COMM",
+        "R/W",
+        "MAJOR",
+        "MINOR",
+        "BYTES",
+        "TIME(us)",
+        "IO",
+    ]
