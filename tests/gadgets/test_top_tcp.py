@@ -58,3 +58,56 @@ def test_bytes_each_way_per_connection_end_add_up_over_intervals(ip):
     }
     assert spread[client_end] >= 3
     assert "lost" not in stderr
+
+
+# TCP hands received bytes to a pipe (splice) without passing sock_recvmsg: the bytes a
+# process splices off a connection are its RECEIVED all the same. Pipe-to-socket splices
+# count as SENT (they reach sock_sendmsg). A failed splice (nothing queued, non-blocking)
+# counts nothing.
+SPLICE = """
+import socket, time
+size, rounds = int(sys.argv[2]), int(sys.argv[3])
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen()
+client = socket.create_connection(server.getsockname())
+peer, _ = server.accept()
+r, w = os.pipe()
+peer.setblocking(False)
+try:
+    os.splice(peer.fileno(), w, size)
+except BlockingIOError:
+    pass
+peer.setblocking(True)
+for _ in range(rounds):
+    client.sendall(b"s" * size)
+    got = 0
+    while got < size:
+        moved = os.splice(peer.fileno(), w, size - got)
+        os.read(r, moved)
+        got += moved
+    os.write(w, b"b" * 300)
+    assert os.splice(r, peer.fileno(), 300) == 300
+    assert len(client.recv(300, socket.MSG_WAITALL)) == 300
+    time.sleep(0.15)
+print(os.getpid(), client.getsockname()[1], server.getsockname()[1])
+"""
+
+
+def test_bytes_spliced_off_a_connection_are_received():
+    comm = comm_name()
+    rounds, size = 6, 50000
+
+    def transfer() -> list[int]:
+        out = run_python(comm, SPLICE, str(size), str(rounds)).stdout
+        return [int(word) for word in out.split()]
+
+    intervals, (pid, client, server), stderr = intervals_around(
+        ["top", "tcp", "--interval", "0.3", "-F", f"comm:{comm}"], transfer
+    )
+    summed, _ = totals(intervals, lambda r: (r["pid"], r["sport"], r["dport"]), ["sent", "received"])
+    assert summed == {
+        (pid, client, server): {"sent": rounds * size, "received": rounds * 300},
+        (pid, server, client): {"sent": rounds * 300, "received": rounds * size},
+    }
+    assert "lost" not in stderr
