@@ -105,7 +105,9 @@ def test_bytes_spliced_off_a_connection_are_received():
     intervals, (pid, client, server), stderr = intervals_around(
         ["top", "tcp", "--interval", "0.3", "-F", f"comm:{comm}"], transfer
     )
-    summed, _ = totals(intervals, lambda r: (r["pid"], r["sport"], r["dport"]), ["sent", "received"])
+    summed, _ = totals(
+        intervals, lambda r: (r["pid"], r["sport"], r["dport"]), ["sent", "received"]
+    )
     assert summed == {
         (pid, client, server): {"sent": rounds * size, "received": rounds * 300},
         (pid, server, client): {"sent": rounds * 300, "received": rounds * size},
