@@ -90,9 +90,13 @@ def path_components(raw: bytes, truncated: bool = False) -> str:
 
     b"c\\0b\\0a\\0\\0" is "/a/b/c"; what follows the empty component is stale.
     b"\\0/" is the root; all NUL is no path at all (""); a cut path is "[...]/b/c".
+    b"\\0:socket:[12]\\0" is a file that has no path (a socket, a pipe), named as the
+    kernel names it in /proc/PID/fd: "socket:[12]" (path.bpf.h).
     """
     if raw.startswith(b"\0\0") or not raw:
         return ""
+    if raw.startswith(b"\0:"):
+        return raw[2:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
     used = raw.split(b"\0\0", 1)[0] if not raw.startswith(b"\0") else b""
     parts = [p.decode("utf-8", "surrogateescape") for p in used.split(b"\0") if p]
     return (CUT_PATH_MARKER if truncated else "/") + "/".join(reversed(parts))

@@ -100,12 +100,65 @@ static __always_inline __u32 gadget_path_components_of(struct path *path, char *
 	return off + 1;
 }
 
-/* The components of the path `file` was opened at (see above). */
+#define GADGET_SOCKFS_MAGIC 0x534F434B
+#define GADGET_PIPEFS_MAGIC 0x50495045
+#define GADGET_ANON_INODE_FS_MAGIC 0x09041934
+
+/*
+ * A pseudo file (a socket, a pipe, an anonymous inode such as an eventfd, a
+ * memfd) has no path: its dentry is its own parent and no mount's root, and
+ * a walk would find only "/" for each of them, all alike.  It is named as
+ * the kernel names it in /proc/PID/fd (the filesystems' d_dname):
+ * "socket:[INODE]", "pipe:[INODE]", "anon_inode:NAME", else the dentry's own
+ * name (a memfd's "memfd:NAME").  It is written after the marker "\0:",
+ * which no list of components starts with, so that user space shows it as
+ * the name it is, not as a path.  Returns the bytes written, as
+ * gadget_path_components_of; sets *truncated if the name did not fit.
+ */
+static __always_inline __u32 gadget_pseudo_file_name(struct file *file, char *buf, __u32 size,
+						     __u8 *truncated)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	unsigned long magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	const unsigned char *name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+	__u64 data[1];
+	long len;
+
+	buf[0] = '\0';
+	buf[1] = ':';
+	if (magic == GADGET_SOCKFS_MAGIC || magic == GADGET_PIPEFS_MAGIC) {
+		data[0] = BPF_CORE_READ(inode, i_ino);
+		if (magic == GADGET_SOCKFS_MAGIC)
+			len = bpf_snprintf(buf + 2, size - 2, "socket:[%lu]", data, sizeof(data));
+		else
+			len = bpf_snprintf(buf + 2, size - 2, "pipe:[%lu]", data, sizeof(data));
+	} else if (magic == GADGET_ANON_INODE_FS_MAGIC) {
+		data[0] = (__u64)name;
+		len = bpf_snprintf(buf + 2, size - 2, "anon_inode:%s", data, sizeof(data));
+	} else {
+		len = bpf_probe_read_kernel_str(buf + 2, size - 2, name);
+	}
+	if (len <= 0) {
+		*truncated = 1;
+		buf[2] = '\0';
+		return 3;
+	}
+	if (len > size - 2) {
+		*truncated = 1;
+		return size;
+	}
+	return len + 2;
+}
+
+/* The components of the path `file` was opened at (see above), or its pseudo name. */
 static __always_inline __u32 gadget_file_path_components(struct file *file, char *buf,
 							  __u32 size, __u8 *truncated)
 {
 	struct path path = BPF_CORE_READ(file, f_path);
 
+	if (path.dentry == BPF_CORE_READ(path.dentry, d_parent) &&
+	    path.dentry != BPF_CORE_READ(path.mnt, mnt_root))
+		return gadget_pseudo_file_name(file, buf, size, truncated);
 	return gadget_path_components_of(&path, buf, size, truncated);
 }
 
