@@ -5,7 +5,10 @@
  * fire in the socket layer (sock_sendmsg, sock_recvmsg), in the context of
  * the process that sent or received, with the bytes the call moved: every
  * path that reaches a socket (send, write, sendfile and splice, io_uring)
- * passes there.  A peek (MSG_PEEK) moves nothing and is not counted.
+ * passes there.  A peek (MSG_PEEK) moves nothing and is not counted, nor
+ * is a read of the error queue (MSG_ERRQUEUE): what it returns is not the
+ * peer's bytes but the kernel's notices, such as the copy of a sent packet
+ * a transmit timestamp comes with.
  *
  * One way in does not pass there: TCP hands what it received to a pipe
  * (splice) with tcp_splice_read, which reads the
@@ -22,6 +25,7 @@
 
 #define IPPROTO_TCP 6
 #define MSG_PEEK 2
+#define MSG_ERRQUEUE 0x2000
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
 
@@ -83,7 +87,9 @@ static __always_inline void counted(struct sock *sk, long bytes, bool sent)
 
 static __always_inline void moved(struct trace_event_raw_sock_msg_length *ctx, bool sent)
 {
-	if (ctx->protocol != IPPROTO_TCP || ctx->ret <= 0 || (!sent && (ctx->flags & MSG_PEEK)))
+	if (ctx->protocol != IPPROTO_TCP || ctx->ret <= 0)
+		return;
+	if (!sent && (ctx->flags & (MSG_PEEK | MSG_ERRQUEUE)))
 		return;
 	if (gadget_should_discard_current())
 		return;
