@@ -293,3 +293,34 @@ def test_a_containers_rows_carry_it_and_the_selector_keeps_only_them(docker, doc
     written = [row for row in rows if row["file"].endswith("/tmp/out")]
     assert sum(row["wbytes"] for row in written) == 5000
     assert {row["comm"] for row in written} == {"head"}
+
+
+# A log deleted while its writer holds it open, a new one created under its name (what a
+# careless rotation does): two files, one path. The deleted one is marked, so the rows
+# tell them apart; a name that merely ends like /proc's marker is shown as it is.
+DELETED_WHILE_OPEN = """
+folder = sys.argv[2]
+log, lookalike = os.path.join(folder, "app.log"), os.path.join(folder, "app.log (deleted)")
+old = os.open(log, os.O_WRONLY | os.O_CREAT)
+os.unlink(log)
+new = os.open(log, os.O_WRONLY | os.O_CREAT)
+other = os.open(lookalike, os.O_WRONLY | os.O_CREAT)
+os.write(old, b"o" * 310)
+os.write(new, b"n" * 120)
+os.write(other, b"l" * 45)
+"""
+
+
+def test_a_file_deleted_while_open_is_marked_deleted(tmp_path):
+    comm = comm_name()
+    intervals, _, _ = intervals_around(
+        ["top", "file", "--interval", "0.3", "--max-rows", "100", "-F", f"comm:{comm}"],
+        lambda: run_python(comm, DELETED_WHILE_OPEN, str(tmp_path)),
+    )
+    by_file, _ = totals(intervals, lambda r: r["file"], ["writes", "wbytes"])
+    mine = {path: counts for path, counts in by_file.items() if str(tmp_path) in path}
+    assert mine == {
+        f"(deleted) {tmp_path}/app.log": {"writes": 1, "wbytes": 310},
+        f"{tmp_path}/app.log": {"writes": 1, "wbytes": 120},
+        f"{tmp_path}/app.log (deleted)": {"writes": 1, "wbytes": 45},
+    }
