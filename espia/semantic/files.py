@@ -18,6 +18,8 @@ TRUNCATED_MARKER = " [...]"
 TRUNCATED_SUFFIX = "_truncated"
 # Where a path walked up from its leaf was cut: it no longer starts at the root.
 CUT_PATH_MARKER = "[...]/"
+# Before the path of a file deleted while it was open (a path starts with "/" or "[").
+DELETED_MARKER = "(deleted) "
 
 _ACCESS = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR", 3: "O_ACCMODE"}
 # Bits of asm-generic/fcntl.h (x86 and arm64 agree on these); the names a user
@@ -90,12 +92,22 @@ def path_components(raw: bytes, truncated: bool = False) -> str:
 
     b"c\\0b\\0a\\0\\0" is "/a/b/c"; what follows the empty component is stale.
     b"\\0/" is the root; all NUL is no path at all (""); a cut path is "[...]/b/c".
+    b"\\0:socket:[12]\\0" is a file that has no path (a socket, a pipe), named as the
+    kernel names it in /proc/PID/fd: "socket:[12]" (path.bpf.h). A first component "/"
+    (no name can be that) marks a file deleted while open: "(deleted) /a/b/c", which no
+    path nor pseudo name starts with, where /proc's " (deleted)" suffix could be a name's.
     """
     if raw.startswith(b"\0\0") or not raw:
         return ""
+    if raw.startswith(b"\0:"):
+        return raw[2:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
     used = raw.split(b"\0\0", 1)[0] if not raw.startswith(b"\0") else b""
     parts = [p.decode("utf-8", "surrogateescape") for p in used.split(b"\0") if p]
-    return (CUT_PATH_MARKER if truncated else "/") + "/".join(reversed(parts))
+    deleted = bool(parts) and parts[0] == "/"
+    if deleted:
+        parts.pop(0)
+    path = (CUT_PATH_MARKER if truncated else "/") + "/".join(reversed(parts))
+    return DELETED_MARKER + path if deleted else path
 
 
 register(

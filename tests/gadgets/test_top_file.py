@@ -133,6 +133,7 @@ os.write(a.fileno(), b"s" * 700)
 os.read(b.fileno(), 700)
 with open(sys.argv[2], "wb") as f:
     f.write(b"f" * 50)
+print(*(os.fstat(fd).st_ino for fd in (r, a.fileno(), b.fileno())))
 """
 
 
@@ -141,19 +142,39 @@ def test_sockets_and_pipes_only_with_all_files(tmp_path, all_files):
     comm = comm_name()
     target = tmp_path / "regular"
     flags = ["--all-files"] if all_files else []
-    intervals, _, _ = intervals_around(
+    intervals, inodes, _ = intervals_around(
         ["top", "file", "--interval", "0.3", "--max-rows", "100", "-F", f"comm:{comm}", *flags],
-        lambda: run_python(comm, PIPE_AND_SOCKET, str(target)),
+        lambda: run_python(comm, PIPE_AND_SOCKET, str(target)).stdout.split(),
     )
     summed, _ = totals(intervals, lambda r: r["t"], ["reads", "writes", "rbytes", "wbytes"])
-    by_file, _ = totals(intervals, lambda r: r["file"], ["reads", "writes", "rbytes", "wbytes"])
+    by_file, _ = totals(
+        intervals, lambda r: (r["t"], r["file"]), ["reads", "writes", "rbytes", "wbytes"]
+    )
     # (`import socket` reads Python's own modules: regular files too, not ours.)
-    assert by_file[str(target)] == {"reads": 0, "writes": 1, "rbytes": 0, "wbytes": 50}
+    assert by_file["R", str(target)] == {"reads": 0, "writes": 1, "rbytes": 0, "wbytes": 50}
     if all_files:
-        assert summed["P"] == {"reads": 1, "writes": 1, "rbytes": 300, "wbytes": 300}
+        # A pipe or socket has no path: each is named as in /proc/PID/fd, one row per end
+        # written or read, not all of them "/". (The inodes go out through a pipe too.)
+        pipe, end_a, end_b = inodes
+        assert by_file["P", f"pipe:[{pipe}]"] == {
+            "reads": 1,
+            "writes": 1,
+            "rbytes": 300,
+            "wbytes": 300,
+        }
+        assert by_file["S", f"socket:[{end_a}]"] == {
+            "reads": 0,
+            "writes": 1,
+            "rbytes": 0,
+            "wbytes": 700,
+        }
+        assert by_file["S", f"socket:[{end_b}]"] == {
+            "reads": 1,
+            "writes": 0,
+            "rbytes": 700,
+            "wbytes": 0,
+        }
         assert summed["S"] == {"reads": 1, "writes": 1, "rbytes": 700, "wbytes": 700}
-        sockets = [r["file"] for rows in intervals for r in rows if r["t"] == "S"]
-        assert sockets and all(f.startswith("socket:[") or f == "/" for f in sockets), sockets
     else:
         assert set(summed) == {"R"}
 
@@ -272,3 +293,34 @@ def test_a_containers_rows_carry_it_and_the_selector_keeps_only_them(docker, doc
     written = [row for row in rows if row["file"].endswith("/tmp/out")]
     assert sum(row["wbytes"] for row in written) == 5000
     assert {row["comm"] for row in written} == {"head"}
+
+
+# A log deleted while its writer holds it open, a new one created under its name (what a
+# careless rotation does): two files, one path. The deleted one is marked, so the rows
+# tell them apart; a name that merely ends like /proc's marker is shown as it is.
+DELETED_WHILE_OPEN = """
+folder = sys.argv[2]
+log, lookalike = os.path.join(folder, "app.log"), os.path.join(folder, "app.log (deleted)")
+old = os.open(log, os.O_WRONLY | os.O_CREAT)
+os.unlink(log)
+new = os.open(log, os.O_WRONLY | os.O_CREAT)
+other = os.open(lookalike, os.O_WRONLY | os.O_CREAT)
+os.write(old, b"o" * 310)
+os.write(new, b"n" * 120)
+os.write(other, b"l" * 45)
+"""
+
+
+def test_a_file_deleted_while_open_is_marked_deleted(tmp_path):
+    comm = comm_name()
+    intervals, _, _ = intervals_around(
+        ["top", "file", "--interval", "0.3", "--max-rows", "100", "-F", f"comm:{comm}"],
+        lambda: run_python(comm, DELETED_WHILE_OPEN, str(tmp_path)),
+    )
+    by_file, _ = totals(intervals, lambda r: r["file"], ["writes", "wbytes"])
+    mine = {path: counts for path, counts in by_file.items() if str(tmp_path) in path}
+    assert mine == {
+        f"(deleted) {tmp_path}/app.log": {"writes": 1, "wbytes": 310},
+        f"{tmp_path}/app.log": {"writes": 1, "wbytes": 120},
+        f"{tmp_path}/app.log (deleted)": {"writes": 1, "wbytes": 45},
+    }

@@ -5,14 +5,29 @@
  * fire in the socket layer (sock_sendmsg, sock_recvmsg), in the context of
  * the process that sent or received, with the bytes the call moved: every
  * path that reaches a socket (send, write, sendfile and splice, io_uring)
- * passes there.  A peek (MSG_PEEK) moves nothing and is not counted.
+ * passes there.  A peek (MSG_PEEK) moves nothing and is not counted, nor
+ * is a read of the error queue (MSG_ERRQUEUE): what it returns is not the
+ * peer's bytes but the kernel's notices, such as the copy of a sent packet
+ * a transmit timestamp comes with.
+ *
+ * One way in does not pass there: TCP hands what it received to a pipe
+ * (splice) with tcp_splice_read, which reads the
+ * socket's queue directly.  Those bytes are counted at the exit of the
+ * syscall, when the descriptor it read from is a TCP socket (a socket
+ * without its own splice_read reads through sock_recvmsg, and is counted
+ * there already).  io_uring's splice is not a syscall, and is not counted.
  */
 #include <espia/gadget.bpf.h>
+#include <espia/file.bpf.h>
 #include <espia/net.bpf.h>
+#include <espia/syscall.bpf.h>
 #include <espia/interval.bpf.h>
 
 #define IPPROTO_TCP 6
 #define MSG_PEEK 2
+#define MSG_ERRQUEUE 0x2000
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
 
 struct conn_key {
 	gadget_pid pid;
@@ -33,9 +48,9 @@ struct conn_stats {
 
 GADGET_INTERVAL(conns, conn_key, conn_stats);
 
-static __always_inline void counted(struct trace_event_raw_sock_msg_length *ctx, bool sent)
+/* `bytes` moved by the current process over `sk`, a TCP socket, the filters passed. */
+static __always_inline void counted(struct sock *sk, long bytes, bool sent)
 {
-	struct sock *sk = ctx->sk;
 	gadget_l4endpoint local = {}, remote = {};
 	struct conn_key key = {};
 	struct conn_stats init = {};
@@ -43,10 +58,6 @@ static __always_inline void counted(struct trace_event_raw_sock_msg_length *ctx,
 	__u32 netns;
 	__u16 family;
 
-	if (ctx->protocol != IPPROTO_TCP || ctx->ret <= 0 || (!sent && (ctx->flags & MSG_PEEK)))
-		return;
-	if (gadget_should_discard_current())
-		return;
 	netns = gadget_sock_netns(sk);
 	if (gadget_netns_dropped(netns))
 		return;
@@ -69,23 +80,59 @@ static __always_inline void counted(struct trace_event_raw_sock_msg_length *ctx,
 			return;
 	}
 	if (sent)
-		__sync_fetch_and_add(&stats->sent, ctx->ret);
+		__sync_fetch_and_add(&stats->sent, bytes);
 	else
-		__sync_fetch_and_add(&stats->received, ctx->ret);
+		__sync_fetch_and_add(&stats->received, bytes);
+}
+
+static __always_inline void moved(struct trace_event_raw_sock_msg_length *ctx, bool sent)
+{
+	if (ctx->protocol != IPPROTO_TCP || ctx->ret <= 0)
+		return;
+	if (!sent && (ctx->flags & (MSG_PEEK | MSG_ERRQUEUE)))
+		return;
+	if (gadget_should_discard_current())
+		return;
+	counted(ctx->sk, ctx->ret, sent);
+}
+
+/*
+ * A splice that moved `ret` bytes from descriptor args->a[0].  (sendfile
+ * refuses a socket to read from: splice is the only way.)
+ */
+static __always_inline void spliced(int call, long ret, const struct gadget_syscall_args *args)
+{
+	struct file *file;
+	struct socket *sock;
+	struct sock *sk;
+
+	if (ret <= 0)
+		return;
+	file = gadget_fd_file((int)args->a[0]);
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return;
+	counted(sk, ret, false);
 }
 
 SEC("tracepoint/sock/sock_send_length")
 int sock_send_length(struct trace_event_raw_sock_msg_length *ctx)
 {
-	counted(ctx, true);
+	moved(ctx, true);
 	return 0;
 }
 
 SEC("tracepoint/sock/sock_recv_length")
 int sock_recv_length(struct trace_event_raw_sock_msg_length *ctx)
 {
-	counted(ctx, false);
+	moved(ctx, false);
 	return 0;
 }
+
+/* splice(fd_in, ...): only the descriptor read from matters. */
+GADGET_SYSCALL(splice, 1, spliced, 0)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -20,7 +20,8 @@
 #define GADGET_PATH_MOUNTS 8
 
 /*
- * Writes the components of `path` into `buf` (`size` bytes, a power of two).
+ * Writes the components of `path` into `buf` (`size` bytes, a power of two),
+ * from offset `start` (what the caller wrote before them stays).
  * `buf` must be followed by `size` bytes of slack in the same map value: the
  * verifier cannot relate the remaining room to the offset, but the slack is
  * never written since each read is bounded by the room actually left.
@@ -31,13 +32,13 @@
  * see types.h); sets *truncated if the path did not fit (too long, or more
  * steps than the walk takes).
  */
-static __always_inline __u32 gadget_path_components_of(struct path *path, char *buf,
-						       __u32 size, __u8 *truncated)
+static __always_inline __u32 gadget_path_walk(struct path *path, char *buf, __u32 size,
+					      __u8 *truncated, __u32 start)
 {
 	struct dentry *dentry = BPF_CORE_READ(path, dentry);
 	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-	__u32 off = 0;
+	__u32 off = start;
 	int i;
 
 	for (i = 0; i < GADGET_PATH_DEPTH + GADGET_PATH_MOUNTS; i++) {
@@ -89,7 +90,7 @@ static __always_inline __u32 gadget_path_components_of(struct path *path, char *
 	    dentry != BPF_CORE_READ(dentry, d_parent) &&
 	    !(dentry == BPF_CORE_READ(vfsmnt, mnt_root) && BPF_CORE_READ(mnt, mnt_parent) == mnt))
 		*truncated = 1;
-	if (off == 0) {
+	if (off == start) {
 		buf[1] = '/'; /* no component: the root, told apart from no path at all */
 		buf[0] = '\0';
 		return 2;
@@ -100,12 +101,83 @@ static __always_inline __u32 gadget_path_components_of(struct path *path, char *
 	return off + 1;
 }
 
-/* The components of the path `file` was opened at (see above). */
+/* The components of `path` from offset 0 (see gadget_path_walk above). */
+static __always_inline __u32 gadget_path_components_of(struct path *path, char *buf,
+						       __u32 size, __u8 *truncated)
+{
+	return gadget_path_walk(path, buf, size, truncated, 0);
+}
+
+#define GADGET_SOCKFS_MAGIC 0x534F434B
+#define GADGET_PIPEFS_MAGIC 0x50495045
+#define GADGET_ANON_INODE_FS_MAGIC 0x09041934
+
+/*
+ * A pseudo file (a socket, a pipe, an anonymous inode such as an eventfd, a
+ * memfd) has no path: its dentry is its own parent and no mount's root, and
+ * a walk would find only "/" for each of them, all alike.  It is named as
+ * the kernel names it in /proc/PID/fd (the filesystems' d_dname):
+ * "socket:[INODE]", "pipe:[INODE]", "anon_inode:NAME", else the dentry's own
+ * name (a memfd's "memfd:NAME").  It is written after the marker "\0:",
+ * which no list of components starts with, so that user space shows it as
+ * the name it is, not as a path.  Returns the bytes written, as
+ * gadget_path_components_of; sets *truncated if the name did not fit.
+ */
+static __always_inline __u32 gadget_pseudo_file_name(struct file *file, char *buf, __u32 size,
+						     __u8 *truncated)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	unsigned long magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	const unsigned char *name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+	__u64 data[1];
+	long len;
+
+	buf[0] = '\0';
+	buf[1] = ':';
+	if (magic == GADGET_SOCKFS_MAGIC || magic == GADGET_PIPEFS_MAGIC) {
+		data[0] = BPF_CORE_READ(inode, i_ino);
+		if (magic == GADGET_SOCKFS_MAGIC)
+			len = bpf_snprintf(buf + 2, size - 2, "socket:[%lu]", data, sizeof(data));
+		else
+			len = bpf_snprintf(buf + 2, size - 2, "pipe:[%lu]", data, sizeof(data));
+	} else if (magic == GADGET_ANON_INODE_FS_MAGIC) {
+		data[0] = (__u64)name;
+		len = bpf_snprintf(buf + 2, size - 2, "anon_inode:%s", data, sizeof(data));
+	} else {
+		len = bpf_probe_read_kernel_str(buf + 2, size - 2, name);
+	}
+	if (len <= 0) {
+		*truncated = 1;
+		buf[2] = '\0';
+		return 3;
+	}
+	if (len > size - 2) {
+		*truncated = 1;
+		return size;
+	}
+	return len + 2;
+}
+
+/*
+ * The components of the path `file` was opened at (see above), or its pseudo
+ * name.  A file deleted (unlinked) while open starts its list with the
+ * component "/", which no name can be: user space marks the path as
+ * deleted, as /proc/PID/fd does, rather than show a path that is no
+ * longer there (or is another file now).
+ */
 static __always_inline __u32 gadget_file_path_components(struct file *file, char *buf,
 							  __u32 size, __u8 *truncated)
 {
 	struct path path = BPF_CORE_READ(file, f_path);
 
+	if (path.dentry == BPF_CORE_READ(path.dentry, d_parent) &&
+	    path.dentry != BPF_CORE_READ(path.mnt, mnt_root))
+		return gadget_pseudo_file_name(file, buf, size, truncated);
+	if (!BPF_CORE_READ(path.dentry, d_hash.pprev)) {
+		buf[0] = '/';
+		buf[1] = '\0';
+		return gadget_path_walk(&path, buf, size, truncated, 2);
+	}
 	return gadget_path_components_of(&path, buf, size, truncated);
 }
 
