@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 import stat
+import sys
 
 from espia.gadget.fields import ValueKind, memoized
 from espia.semantic import SemanticType, register
@@ -87,20 +88,34 @@ def string_list(raw: bytes, truncated: bool = False) -> str:
     return text + TRUNCATED_MARKER if truncated else text
 
 
+_PSEUDO_NUMBERED = {ord("S"): "socket", ord("P"): "pipe"}
+
+
+def _pseudo_name(raw: bytes) -> str:
+    """The name of a file without a path, from path.bpf.h's kind byte and what follows."""
+    kind = _PSEUDO_NUMBERED.get(raw[0]) if raw else None
+    if kind is not None:
+        inode = int.from_bytes(raw[1:9].ljust(8, b"\0"), sys.byteorder)  # the kernel's order
+        return f"{kind}:[{inode}]"
+    name = raw[1:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    return "anon_inode:" + name if raw[:1] == b"A" else name
+
+
 def path_components(raw: bytes, truncated: bool = False) -> str:
     """Components leaf first, as the kernel walked them, then an empty one -> "/a/b/c".
 
     b"c\\0b\\0a\\0\\0" is "/a/b/c"; what follows the empty component is stale.
     b"\\0/" is the root; all NUL is no path at all (""); a cut path is "[...]/b/c".
-    b"\\0:socket:[12]\\0" is a file that has no path (a socket, a pipe), named as the
-    kernel names it in /proc/PID/fd: "socket:[12]" (path.bpf.h). A first component "/"
+    b"\\0:S" and an inode number (8 bytes) is a file that has no path, named as the
+    kernel names it in /proc/PID/fd: "socket:[12]" (P: "pipe:[12]"; A and a name:
+    "anon_inode:NAME"; N and a name: the name as it is; path.bpf.h). A first component "/"
     (no name can be that) marks a file deleted while open: "(deleted) /a/b/c", which no
     path nor pseudo name starts with, where /proc's " (deleted)" suffix could be a name's.
     """
     if raw.startswith(b"\0\0") or not raw:
         return ""
     if raw.startswith(b"\0:"):
-        return raw[2:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        return _pseudo_name(raw[2:])
     used = raw.split(b"\0\0", 1)[0] if not raw.startswith(b"\0") else b""
     parts = [p.decode("utf-8", "surrogateescape") for p in used.split(b"\0") if p]
     deleted = bool(parts) and parts[0] == "/"

@@ -116,12 +116,16 @@ static __always_inline __u32 gadget_path_components_of(struct path *path, char *
  * A pseudo file (a socket, a pipe, an anonymous inode such as an eventfd, a
  * memfd) has no path: its dentry is its own parent and no mount's root, and
  * a walk would find only "/" for each of them, all alike.  It is named as
- * the kernel names it in /proc/PID/fd (the filesystems' d_dname):
- * "socket:[INODE]", "pipe:[INODE]", "anon_inode:NAME", else the dentry's own
- * name (a memfd's "memfd:NAME").  It is written after the marker "\0:",
- * which no list of components starts with, so that user space shows it as
- * the name it is, not as a path.  Returns the bytes written, as
- * gadget_path_components_of; sets *truncated if the name did not fit.
+ * the kernel names it in /proc/PID/fd (the filesystems' d_dname), by user
+ * space from what is written here after the marker "\0:", which no list of
+ * components starts with (espia/semantic/files.py):
+ *   'S' or 'P' and the inode number, 8 bytes: "socket:[INODE]", "pipe:[INODE]";
+ *   'A' and the dentry's name: "anon_inode:NAME";
+ *   'N' and the dentry's name, as it is (a memfd's "memfd:NAME").
+ * The number is formatted in user space: no bpf_snprintf (5.13), which the
+ * gadgets of older kernels (trace open, trace exec) must not need.  Returns
+ * the bytes written, as gadget_path_components_of; sets *truncated if the
+ * name did not fit.
  */
 static __always_inline __u32 gadget_pseudo_file_name(struct file *file, char *buf, __u32 size,
 						     __u8 *truncated)
@@ -129,33 +133,27 @@ static __always_inline __u32 gadget_pseudo_file_name(struct file *file, char *bu
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	unsigned long magic = BPF_CORE_READ(inode, i_sb, s_magic);
 	const unsigned char *name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
-	__u64 data[1];
+	__u64 ino;
 	long len;
 
 	buf[0] = '\0';
 	buf[1] = ':';
 	if (magic == GADGET_SOCKFS_MAGIC || magic == GADGET_PIPEFS_MAGIC) {
-		data[0] = BPF_CORE_READ(inode, i_ino);
-		if (magic == GADGET_SOCKFS_MAGIC)
-			len = bpf_snprintf(buf + 2, size - 2, "socket:[%lu]", data, sizeof(data));
-		else
-			len = bpf_snprintf(buf + 2, size - 2, "pipe:[%lu]", data, sizeof(data));
-	} else if (magic == GADGET_ANON_INODE_FS_MAGIC) {
-		data[0] = (__u64)name;
-		len = bpf_snprintf(buf + 2, size - 2, "anon_inode:%s", data, sizeof(data));
-	} else {
-		len = bpf_probe_read_kernel_str(buf + 2, size - 2, name);
+		buf[2] = magic == GADGET_SOCKFS_MAGIC ? 'S' : 'P';
+		ino = BPF_CORE_READ(inode, i_ino);
+		__builtin_memcpy(buf + 3, &ino, sizeof(ino));
+		return 3 + sizeof(ino);
 	}
+	buf[2] = magic == GADGET_ANON_INODE_FS_MAGIC ? 'A' : 'N';
+	len = bpf_probe_read_kernel_str(buf + 3, size - 3, name);
 	if (len <= 0) {
 		*truncated = 1;
-		buf[2] = '\0';
-		return 3;
+		buf[3] = '\0';
+		return 4;
 	}
-	if (len > size - 2) {
+	if (len - 1 < BPF_CORE_READ(file, f_path.dentry, d_name.len))
 		*truncated = 1;
-		return size;
-	}
-	return len + 2;
+	return len + 3;
 }
 
 /*
