@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+# Which program image of a process a stack belongs to: its start time and its
+# count of execs (see include/espia/stack.bpf.h); ordered, a later image is greater.
+Image = tuple[int, int]
 # "ffffffff81000000 T _stext" or "ffffffffc0a01000 t fn\t[module]": text symbols only.
 _KALLSYMS_TEXT = re.compile(rb"^([0-9a-f]+) [tTwW] (\S+)(?:\t\[(\S+)\])?$", re.M)
 UNKNOWN = "[unknown]"
@@ -223,6 +226,7 @@ def parse_maps(text: str) -> list[Mapping]:
 
 @dataclass(slots=True)
 class _Process:
+    image: Image
     mappings: list[Mapping]
     starts: list[int]
     read_at: float
@@ -249,8 +253,16 @@ class Symbolizer:
     of code built without frame pointers are often not code addresses at
     all; they do not make the map read again.
 
+    A map belongs to one image of a process (`Image`): a sample of a later
+    one (an exec, a reused pid) reads the map afresh, and a sample of an
+    earlier one than its map shows (it arrived after its process exec'd, in
+    the same batch as the new program's, see `newest_images`) is not named
+    with the new program's symbols: a non-PIE program loads at the addresses
+    of the one it replaced, so they would be wrong names, not missing ones.
+
     `unresolved` counts user stacks of processes whose map could not be read
-    (they ended before espia got to them): their frames are ``[unknown]``.
+    (they ended or exec'd before espia got to them): their frames are
+    ``[unknown]``.
     """
 
     def __init__(self, proc: str = "/proc") -> None:
@@ -258,7 +270,8 @@ class Symbolizer:
         self._kernel: SymbolTable[str] | None = None
         self._kernel_names: dict[int, str] = {}
         self._kernel_stacks: dict[tuple[int, ...], str] = {}
-        self._processes: dict[int, _Process | None] = {}
+        self._processes: dict[int, _Process] = {}
+        self._newest: dict[int, Image] = {}
         self._files: dict[tuple[int, int, int], _ElfSymbols | None] = {}
         self.unresolved = 0
 
@@ -280,14 +293,22 @@ class Symbolizer:
             found.append(name)
         return found
 
-    def user_stack(self, pid: int, addresses: tuple[int, ...], render: Render) -> str:
+    def newest_images(self, images: Iterable[tuple[int, Image]]) -> None:
+        """The (pid, image) of each sample of the batch about to be named: where a pid
+        has several, /proc holds the newest one's map, which names none of the others."""
+        newest: dict[int, Image] = {}
+        for pid, image in images:
+            newest[pid] = max(newest.get(pid, image), image)
+        self._newest = newest
+
+    def user_stack(self, pid: int, image: Image, addresses: tuple[int, ...], render: Render) -> str:
         """`render` of the names of a user stack of `pid`, leaf first (the leaf is its
         instruction pointer), remembered per process map: a stack met again (most
         samples of a steady process) costs a lookup in a dict, not a lookup, an
         escape and a join per frame."""
         if not addresses:
             return render([])
-        process = self._process(pid, addresses[0])
+        process = self._process(pid, image, addresses[0])
         if process is None:
             self.unresolved += 1
             return render([UNKNOWN] * len(addresses))
@@ -318,17 +339,27 @@ class Symbolizer:
             found.append(name)
         return found
 
-    def _process(self, pid: int, leaf: int) -> _Process | None:
-        if pid not in self._processes:
+    def _process(self, pid: int, image: Image, leaf: int) -> _Process | None:
+        process = self._processes.get(pid)
+        if process is not None and process.image != image:
+            if image < process.image:
+                return None  # a late sample of the program this process replaced
+            process = None  # an exec, or another process under a reused pid
+        if process is None:
+            if image < self._newest.get(pid, image):
+                return None  # /proc already shows the program an exec put in its place
             if len(self._processes) > _PROCESSES_KEPT:
                 self._processes.clear()  # a long run over many processes: start afresh
-            self._processes[pid] = self._read_maps(pid)
-        process = self._processes[pid]
-        if process is None:
-            # Ended, or not readable: tried again at its next sample (the pid may be reused).
-            del self._processes[pid]
+            # Ended, or not readable: tried again at its next sample.
+            process = self._read_maps(pid, image)
+            if process is None:
+                self._processes.pop(pid, None)
+                return None
+            self._processes[pid] = process
         elif _find(process, leaf) is None and time.monotonic() - process.read_at > MAPS_REFRESH:
-            process = self._processes[pid] = self._read_maps(pid)
+            # A library loaded since.  A process that ended keeps the map it had.
+            process.read_at = time.monotonic()
+            process = self._processes[pid] = self._read_maps(pid, image) or process
         return process
 
     def _user_frame(self, pid: int, process: _Process, address: int) -> str:
@@ -344,13 +375,13 @@ class Symbolizer:
         name = symbols.name(address - mapping.start + mapping.offset) if symbols else None
         return name or f"[{os.path.basename(mapping.path) or UNKNOWN}]"
 
-    def _read_maps(self, pid: int) -> _Process | None:
+    def _read_maps(self, pid: int, image: Image) -> _Process | None:
         try:
             with open(f"{self._proc}/{pid}/maps") as maps:
                 mappings = parse_maps(maps.read())
         except OSError:
             return None
-        return _Process(mappings, [m.start for m in mappings], time.monotonic())
+        return _Process(image, mappings, [m.start for m in mappings], time.monotonic())
 
     def _file(self, pid: int, mapping: Mapping) -> _ElfSymbols | None:
         assert mapping.key is not None

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support.workloads import EspiaCli, espia, require
+from support.workloads import EspiaCli, comm_name, espia, require
 
 # spin: espia_hot_loop takes ~10x the time of espia_cold_path (both called from main).
 # read: espia_read_zero reads /dev/zero through an inline syscall, so that the
@@ -344,3 +344,63 @@ def test_a_shared_library_function_is_named_wherever_it_was_loaded(tmp_path):
     top = max(stacks, key=lambda s: s["samples"])
     # Loaded at a base of its own (ASLR), named from the library's own symbol table.
     assert top["user_stack"][-2:] == ["main", "espia_lib_spin"]
+
+
+# Two non-PIE programs: both load at the same fixed address, so the second one's
+# functions lie where the first one's were.  The first spins until told, then execs
+# the second; padding moves the second's hot function onto another of the first's.
+EXECS = r"""
+#include <unistd.h>
+#include <time.h>
+volatile unsigned long sink;
+#ifdef SECOND
+__attribute__((noinline)) void espia_padding(unsigned long n)
+{ for (unsigned long i = 0; i < n; i++) sink += i * 7; }
+__attribute__((noinline)) void espia_after_exec(unsigned long n)
+{ for (unsigned long i = 0; i < n; i++) sink += i * i * i; }
+int main(void) { for (;;) espia_after_exec(1000000); }
+#else
+__attribute__((noinline)) void espia_before_exec(unsigned long n)
+{ for (unsigned long i = 0; i < n; i++) sink += i * i; }
+int main(int argc, char **argv)
+{
+    while (access(argv[1], F_OK)) espia_before_exec(1000000);
+    execv(argv[2], argv + 2);
+    return 1;
+}
+#endif
+"""
+
+
+def test_a_process_that_execs_is_named_with_the_new_programs_symbols(tmp_path):
+    require("gcc")
+    (tmp_path / "execs.c").write_text(EXECS)
+    first, second = tmp_path / comm_name(), tmp_path / comm_name()
+    for program, define in ((first, []), (second, ["-DSECOND"])):
+        flags = ["-O0", "-fno-omit-frame-pointer", "-no-pie", *define]
+        subprocess.run(["gcc", *flags, "-o", str(program), str(tmp_path / "execs.c")], check=True)
+    go = tmp_path / "go"
+    proc = subprocess.Popen([str(first), str(go), str(second)])
+    try:
+        cli = EspiaCli(["profile", "cpu", "-F", f"pid:{proc.pid}", "-t", "6", "-o", "json"])
+        time.sleep(3)  # espia samples the first program, then the second one for ~3 s
+        go.touch()
+        code, lines, stderr = cli.finish(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert code == 0, stderr
+    stacks = json.loads("\n".join(lines))
+    by_comm = {comm: [s for s in stacks if s["comm"] == comm] for comm in (first.name, second.name)}
+    assert by_comm[first.name], "espia took over 3 s to start: the first program was not sampled"
+    assert max(by_comm[first.name], key=lambda s: s["samples"])["user_stack"][-2:] == [
+        "main",
+        "espia_before_exec",
+    ]
+    # Before: the second program's addresses were named from the first one's map
+    # ("main;main"), and its libc frames, elsewhere now, as [unknown].
+    after = by_comm[second.name]
+    top = max(after, key=lambda s: s["samples"])
+    assert top["user_stack"] == ["[libc.so.6]", "main", "espia_after_exec"]
+    assert top["samples"] >= 0.8 * sum(s["samples"] for s in after)
+    assert not any("espia_before_exec" in s["user_stack"] for s in after)

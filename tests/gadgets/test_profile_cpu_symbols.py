@@ -16,6 +16,9 @@ from pathlib import Path
 
 from espia.engine.symbols import UNKNOWN, Symbolizer, parse_maps
 
+# Any one image: these tests do not exec.
+IMAGE = (1, 0)
+
 
 class Renders:
     """A render that records what it was asked to render."""
@@ -38,11 +41,11 @@ def test_a_user_stack_met_again_is_not_rendered_again():
     getpid = libc_getpid()
     symbols, render = Symbolizer(), Renders()
     stack = (getpid + 1, 0x10)
-    first = symbols.user_stack(os.getpid(), stack, render)
-    again = symbols.user_stack(os.getpid(), stack, render)
+    first = symbols.user_stack(os.getpid(), IMAGE, stack, render)
+    again = symbols.user_stack(os.getpid(), IMAGE, stack, render)
     assert first == again == f"{UNKNOWN};getpid"
     assert render.calls == [["getpid", UNKNOWN]]
-    assert symbols.user_stack(os.getpid(), (getpid + 2,), render) == "getpid"
+    assert symbols.user_stack(os.getpid(), IMAGE, (getpid + 2,), render) == "getpid"
     assert len(render.calls) == 2
     assert symbols.unresolved == 0
 
@@ -50,10 +53,10 @@ def test_a_user_stack_met_again_is_not_rendered_again():
 def test_a_new_map_renders_the_stack_afresh():
     getpid = libc_getpid()
     symbols, render = Symbolizer(), Renders()
-    symbols.user_stack(os.getpid(), (getpid + 1,), render)
+    symbols.user_stack(os.getpid(), IMAGE, (getpid + 1,), render)
     # The process's map read again (as after an exec): its remembered stacks go with it.
     symbols._processes.clear()
-    assert symbols.user_stack(os.getpid(), (getpid + 1,), render) == "getpid"
+    assert symbols.user_stack(os.getpid(), IMAGE, (getpid + 1,), render) == "getpid"
     assert render.calls == [["getpid"], ["getpid"]]
 
 
@@ -62,10 +65,10 @@ def test_a_stack_of_an_ended_process_is_counted_each_time():
     done.wait()
     symbols, render = Symbolizer(), Renders()
     for _ in range(2):
-        text = symbols.user_stack(done.pid, (0x401000, 0x401010), render)
+        text = symbols.user_stack(done.pid, IMAGE, (0x401000, 0x401010), render)
         assert text == f"{UNKNOWN};{UNKNOWN}"
     assert symbols.unresolved == 2
-    assert symbols.user_stack(done.pid, (), render) == ""
+    assert symbols.user_stack(done.pid, IMAGE, (), render) == ""
     assert symbols.unresolved == 2
 
 
@@ -108,3 +111,17 @@ def test_maps_paths_with_spaces_and_deleted_files():
     assert [(m.start, m.offset, m.path, m.key) for m in maps] == [
         (0x7F0000000000, 0x2000, "/opt/my app/lib x.so (deleted)", (os.makedev(0xFE, 1), 99))
     ]
+
+
+def test_a_sample_of_the_program_an_exec_replaced_is_not_named_from_the_new_map():
+    getpid = libc_getpid()
+    later = (IMAGE[0], IMAGE[1] + 1)
+    symbols, render = Symbolizer(), Renders()
+    # In one batch with a sample of the next image: /proc shows that one's map only.
+    symbols.newest_images([(os.getpid(), IMAGE), (os.getpid(), later)])
+    assert symbols.user_stack(os.getpid(), IMAGE, (getpid + 1,), render) == UNKNOWN
+    assert symbols.user_stack(os.getpid(), later, (getpid + 1,), render) == "getpid"
+    # Arriving late, after the next image's map was read.
+    symbols.newest_images([(os.getpid(), IMAGE)])
+    assert symbols.user_stack(os.getpid(), IMAGE, (getpid + 1,), render) == UNKNOWN
+    assert symbols.unresolved == 2

@@ -28,6 +28,16 @@ struct gadget_stack_sample {
 	__s32 user_size;
 	__u32 pad;
 	char comm[TASK_COMM_LEN];
+	/*
+	 * Which program image of the process the stacks are addresses in: its
+	 * start (the thread group leader's start_time, so a reused pid is another
+	 * process) and the count of its execs (self_exec_id).  An exec replaces
+	 * the whole map at the same pid, and a non-PIE program loads at the very
+	 * addresses of the one before it: user space names each image's addresses
+	 * with that image's map only.
+	 */
+	__u64 start_time;
+	__u64 exec_id;
 	__u64 kernel[GADGET_STACK_DEPTH];
 	__u64 user[GADGET_STACK_DEPTH];
 };
@@ -59,6 +69,7 @@ static __always_inline void gadget_sample_current(void *ctx, void *map)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct gadget_stack_sample *s;
 
 	s = gadget_reserve(map, sizeof(*s));
@@ -73,6 +84,8 @@ static __always_inline void gadget_sample_current(void *ctx, void *map)
 	s->cpu = bpf_get_smp_processor_id();
 	s->pad = 0;
 	bpf_get_current_comm(s->comm, sizeof(s->comm));
+	s->start_time = BPF_CORE_READ(task, group_leader, start_time);
+	s->exec_id = BPF_CORE_READ(task, self_exec_id);
 	s->kernel_size = bpf_get_stack(ctx, s->kernel, sizeof(s->kernel), 0);
 	s->user_size = bpf_get_stack(ctx, s->user, sizeof(s->user), BPF_F_USER_STACK);
 	bpf_ringbuf_submit(s, gadget_sample_wakeup(map));
