@@ -8,12 +8,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.runtimes import Docker
-from support.workloads import PRELUDE, EspiaCli, comm_name, espia, unique
+from support.workloads import PRELUDE, EspiaCli, comm_name, espia, require, unique
 
 NOBODY = 65534
 COMPARED = ("pid", "ppid", "comm", "uid", "gid", "mntns")
@@ -71,6 +72,46 @@ def test_a_process_shows_the_fields_trace_exec_showed(shared_dir):
         proc.kill()
         proc.wait()
     assert snapshot("-F", f"comm:{comm}") == []
+
+
+# The main thread ends (pthread_exit, a zombie now) while another runs on.
+MAIN_THREAD_EXITS = r"""
+#include <pthread.h>
+#include <unistd.h>
+static void *run(void *unused) { sleep(60); return unused; }
+int main(void) { pthread_t t; pthread_create(&t, 0, run, 0); pthread_exit(0); }
+"""
+
+
+def test_a_process_whose_main_thread_exited_keeps_its_namespace(tmp_path):
+    require("gcc")
+    comm = comm_name()
+    (tmp_path / "main.c").write_text(MAIN_THREAD_EXITS)
+    program = tmp_path / comm
+    subprocess.run(["gcc", "-o", str(program), str(tmp_path / "main.c"), "-lpthread"], check=True)
+    cli = EspiaCli(["trace", "exec", "-o", "json", "-F", "comm:~^(true|es)"])
+    proc, event = exec_event(
+        cli, lambda: subprocess.Popen([str(program)]), lambda e: e["comm"] == comm
+    )
+    try:
+        stat = Path(f"/proc/{proc.pid}/stat")
+        for _ in range(100):  # the main thread is a zombie soon after its exec
+            if stat.read_text().rpartition(")")[2].split()[0] == "Z":
+                break
+            time.sleep(0.05)
+        (thread,) = set(os.listdir(f"/proc/{proc.pid}/task")) - {str(proc.pid)}
+        # Before: the zombie main thread's ns/ could not be read, and the mount
+        # namespace (so the container) of the process and of every thread was 0.
+        for flags in ((), ("--threads",)):
+            rows = snapshot("-F", f"pid:{proc.pid}", *flags)
+            assert rows and all(
+                {k: r[k] for k in COMPARED} == {k: event[k] for k in COMPARED} for r in rows
+            )
+            assert event["mntns"] == os.stat(f"/proc/{proc.pid}/task/{thread}/ns/mnt").st_ino
+        assert len(rows) == 2
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 THREADS = """
