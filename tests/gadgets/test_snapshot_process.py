@@ -180,3 +180,66 @@ def test_columns_and_help():
     assert "--threads" in shown.stdout and "Parent process ID" in shown.stdout
     bad = espia("snapshot", "process", "--threads=yes")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def proc_tasks(threads: bool) -> dict[int, tuple]:
+    """(pid, ppid, comm, uid, gid, mntns) of every task /proc shows now, by tid, read
+    here independently of espia's reader: stat's last ')' ends the comm, status has
+    the real ids, and a process's mount namespace is that of any of its live threads."""
+    tasks = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        namespaces = []
+        for tid in tids:
+            try:
+                namespaces.append(os.stat(f"/proc/{pid}/task/{tid}/ns/mnt").st_ino)
+            except OSError:
+                continue  # a kernel thread, a zombie, or it ended
+        for tid in tids if threads else [pid]:
+            base = f"/proc/{pid}/task/{tid}" if threads else f"/proc/{pid}"
+            try:
+                stat = Path(f"{base}/stat").read_bytes()
+                status = Path(f"{base}/status").read_text(errors="surrogateescape")
+            except OSError:
+                continue
+            comm, _, rest = stat.partition(b" (")[2].rpartition(b") ")
+            lines = (line.partition(":\t") for line in status.splitlines())
+            ids = {key: value.split()[0] for key, _, value in lines if key in ("Uid", "Gid")}
+            tasks[int(tid)] = (
+                int(pid),
+                int(rest.split()[1]),
+                os.fsdecode(comm),
+                int(ids["Uid"]),
+                int(ids["Gid"]),
+                namespaces[0] if namespaces else 0,
+            )
+    return tasks
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_every_task_of_the_machine_is_listed_as_proc_shows_it(threads, tmp_path):
+    # One process whose main thread exited among them (its namespace is a live thread's).
+    require("gcc")
+    (tmp_path / "main.c").write_text(MAIN_THREAD_EXITS)
+    program = tmp_path / comm_name()
+    subprocess.run(["gcc", "-o", str(program), str(tmp_path / "main.c"), "-lpthread"], check=True)
+    odd = subprocess.Popen([str(program)])
+    try:
+        time.sleep(0.5)
+        before = proc_tasks(threads)
+        rows = snapshot(*(["--threads"] if threads else []))
+        after = proc_tasks(threads)
+    finally:
+        odd.kill()
+        odd.wait()
+    # Tasks that lived, unchanged, through the snapshot: each listed, exactly as /proc shows it.
+    stable = {tid: task for tid, task in before.items() if after.get(tid) == task}
+    listed = {row["tid"]: row for row in rows}
+    assert len(listed) == len(rows)  # no task twice
+    assert odd.pid in stable and len(stable) > 20
+    fields = ("pid", "ppid", "comm", "uid", "gid", "mntns")
+    assert {tid: tuple(listed[tid][k] for k in fields) for tid in stable} == stable
+    assert all(row["tid"] == row["pid"] for row in rows) != threads
