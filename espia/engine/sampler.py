@@ -31,6 +31,7 @@ from typing import Any
 from espia.ebpf import features
 from espia.ebpf.btf import Kind
 from espia.ebpf.link import attach_perf_event
+from espia.ebpf.maps import Map
 from espia.ebpf.object import BpfObject
 from espia.engine.source import Batch
 from espia.engine.symbols import Image, Symbolizer
@@ -47,6 +48,10 @@ log = logging.getLogger("espia")
 
 SAMPLER_PREFIX = "gadget_sampler__"
 RECORD = "gadget_stack_sample"
+# The images whose maps were read, by pid (see include/espia/stack.bpf.h).
+IMAGES_MAP = "gadget_stack_images"
+_PID = struct.Struct("<I")
+_IMAGE = struct.Struct("<QQ")
 DEPTH = 127
 _HEADER = struct.Struct("<QQIIIIIiiI16sQQ")
 RECORD_SIZE = _HEADER.size + 2 * DEPTH * 8
@@ -115,6 +120,7 @@ class StackSampler(RingBufferTracer):
         self.frequency = validate_frequency(params.get("frequency", DEFAULT_FREQUENCY))
         self.symbolizer = symbolizer or Symbolizer()
         self._map_name = ""
+        self._images: Map | None = None
         # Samples whose user stack could not be named (the process ended first).
         self.unnamed = 0
 
@@ -135,6 +141,7 @@ class StackSampler(RingBufferTracer):
     def _attach(self, obj: BpfObject) -> None:
         """The program on a cpu-clock event of each online CPU."""
         program = next(p for p in obj.programs if p.section == "perf_event")
+        self._images = obj.map(IMAGES_MAP)
         for cpu in online_cpus():
             self._links.append(attach_perf_event(program, cpu, self.frequency))
 
@@ -149,11 +156,14 @@ class StackSampler(RingBufferTracer):
             )
 
     def _read(self) -> list[Event]:
-        assert self._ring is not None and self._schema is not None
+        assert self._ring is not None and self._schema is not None and self._images is not None
         samples: list[Sample] = []
         self.received += self._ring.drain(decode_sample, samples, 8192)
         self.symbolizer.newest_images((sample[2], sample[8]) for sample in samples)
-        return make_events(self._schema, [self._row(sample) for sample in samples])
+        rows = [self._row(sample) for sample in samples]
+        for pid, image in self.symbolizer.take_read():
+            self._images.update(_PID.pack(pid), _IMAGE.pack(*image))
+        return make_events(self._schema, rows)
 
     def _row(self, sample: Sample) -> dict[str, Any]:
         ts, mntns, pid, tid, uid, gid, cpu, comm, image, kernel, user = sample
@@ -188,9 +198,9 @@ def _sampler_map(obj: BpfObject, source: str) -> str:
     if len(names) != 1:
         raise LoadError(f"read {source}: expected one GADGET_STACK_SAMPLER(map) marker")
     record = btf.find(RECORD, Kind.STRUCT)
-    if record is None or btf.size(record) != RECORD_SIZE:
+    if record is None or btf.size(record) != RECORD_SIZE or IMAGES_MAP not in obj.maps:
         raise LoadError(
             f"read {source}: struct {RECORD} is not the {RECORD_SIZE}-byte record "
-            "espia reads (rebuild with this espia's headers)"
+            f"espia reads, or map {IMAGES_MAP} is missing (rebuild with this espia's headers)"
         )
     return names[0].removeprefix(SAMPLER_PREFIX)

@@ -272,6 +272,8 @@ class Symbolizer:
         self._kernel_stacks: dict[tuple[int, ...], str] = {}
         self._processes: dict[int, _Process] = {}
         self._newest: dict[int, Image] = {}
+        # The (pid, image) of each map read since `take_read()`.
+        self._read: list[tuple[int, Image]] = []
         self._files: dict[tuple[int, int, int], _ElfSymbols | None] = {}
         self.unresolved = 0
 
@@ -300,6 +302,11 @@ class Symbolizer:
         for pid, image in images:
             newest[pid] = max(newest.get(pid, image), image)
         self._newest = newest
+
+    def take_read(self) -> list[tuple[int, Image]]:
+        """The (pid, image) of each process map read since the last call."""
+        read, self._read = self._read, []
+        return read
 
     def user_stack(self, pid: int, image: Image, addresses: tuple[int, ...], render: Render) -> str:
         """`render` of the names of a user stack of `pid`, leaf first (the leaf is its
@@ -356,6 +363,7 @@ class Symbolizer:
                 self._processes.pop(pid, None)
                 return None
             self._processes[pid] = process
+            self._read.append((pid, image))
         elif _find(process, leaf) is None and time.monotonic() - process.read_at > MAPS_REFRESH:
             # A library loaded since.  A process that ended keeps the map it had.
             process.read_at = time.monotonic()

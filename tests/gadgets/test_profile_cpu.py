@@ -404,3 +404,24 @@ def test_a_process_that_execs_is_named_with_the_new_programs_symbols(tmp_path):
     assert top["user_stack"] == ["[libc.so.6]", "main", "espia_after_exec"]
     assert top["samples"] >= 0.8 * sum(s["samples"] for s in after)
     assert not any("espia_before_exec" in s["user_stack"] for s in after)
+
+
+def test_processes_that_live_a_fifth_of_a_second_are_named(binary):
+    comm = comm_name()
+    program = binary.with_name(comm)
+    shutil.copy(binary, program)
+    cli = EspiaCli(["profile", "cpu", "-F", f"comm:{comm}", "-t", "8", "-o", "json"])
+    time.sleep(3)  # espia attached (the first runs are checked to have been sampled)
+    for _ in range(10):
+        subprocess.run([str(program), "spin", "0.2"], check=True)
+    code, lines, stderr = cli.finish(timeout=60)
+    assert code == 0, stderr
+    stacks = json.loads("\n".join(lines))
+    total = sum(s["samples"] for s in stacks)
+    # 2 s of one busy thread at 49 Hz; espia wakes as soon as it meets a process it
+    # has not read the map of.  Before: it read the ring every quarter second, most
+    # processes had ended by then, and half of the samples were [unknown] frames.
+    assert total >= 49 * 2 * 0.7, stacks
+    named = sum(s["samples"] for s in stacks if s["user_stack"][-2:-1] == ["main"])
+    assert named >= 0.9 * total, stacks
+    assert "[unknown]" not in stderr

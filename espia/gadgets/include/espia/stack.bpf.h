@@ -42,6 +42,26 @@ struct gadget_stack_sample {
 	__u64 user[GADGET_STACK_DEPTH];
 };
 
+/* A program image of a process: the sample's start_time and exec_id. */
+struct gadget_stack_image {
+	__u64 start_time;
+	__u64 exec_id;
+};
+
+/*
+ * The images whose memory map user space has read, by pid (it writes each
+ * one it reads).  A sample of any other wakes the reader at once: a process
+ * that lives a fraction of a second (a build's compiler, a cron job) has
+ * ended before a quarter-second wake-up, and its map with it, so its stacks
+ * could not be named.  Least recently used entries make room for new ones.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct gadget_stack_image);
+} gadget_stack_images SEC(".maps");
+
 /* Marker: the sampler finds the record's layout under this name. */
 #define GADGET_STACK_SAMPLER(map) \
 	const struct gadget_stack_sample *const volatile gadget_sampler__##map SEC(".rodata") = 0
@@ -51,11 +71,19 @@ struct gadget_stack_sample {
  * one, and the sampler reads the ring at least every quarter second anyway
  * (its idle wake-up): waking it for each sample cost a wake-up and a pass
  * through the pipeline per sample (bench/profile).  Only a ring a quarter
- * full wakes it early, so that a high rate on many CPUs is not lost.
+ * full wakes it early, so that a high rate on many CPUs is not lost, and so
+ * does a sample of a process image whose map it has not read yet (above).
  */
-static __always_inline __u64 gadget_sample_wakeup(void *map)
+static __always_inline __u64 gadget_sample_wakeup(void *map, struct gadget_stack_sample *s)
 {
 	__u64 size = bpf_ringbuf_query(map, BPF_RB_RING_SIZE);
+	struct gadget_stack_image *known;
+
+	if (s->user_size > 0) {
+		known = bpf_map_lookup_elem(&gadget_stack_images, &s->pid);
+		if (!known || known->start_time != s->start_time || known->exec_id != s->exec_id)
+			return BPF_RB_FORCE_WAKEUP;
+	}
 
 	return bpf_ringbuf_query(map, BPF_RB_AVAIL_DATA) > size / 4 ? BPF_RB_FORCE_WAKEUP
 								      : BPF_RB_NO_WAKEUP;
@@ -88,7 +116,7 @@ static __always_inline void gadget_sample_current(void *ctx, void *map)
 	s->exec_id = BPF_CORE_READ(task, self_exec_id);
 	s->kernel_size = bpf_get_stack(ctx, s->kernel, sizeof(s->kernel), 0);
 	s->user_size = bpf_get_stack(ctx, s->user, sizeof(s->user), BPF_F_USER_STACK);
-	bpf_ringbuf_submit(s, gadget_sample_wakeup(map));
+	bpf_ringbuf_submit(s, gadget_sample_wakeup(map, s));
 }
 
 #endif /* __ESPIA_STACK_BPF_H */
