@@ -13,20 +13,23 @@ far more malformed ones than a parser of ours would.
 
 Names are returned as found (Python strings; bytes that are not UTF-8 as
 surrogate escapes): they are hostile strings, escaped by whoever shows them.
-An address no symbol covers is named after its file (``[libc.so.6]``), or
-``[unknown]`` outside any file.
+An address no symbol covers is its file and its address there
+(``[libc.so.6+0x29d90]``), an anonymous mapping's name (``[anon:NAME]``), or
+``[unknown]`` outside any named mapping.  The vDSO's functions are named
+from its image in memory.
 """
 
 from __future__ import annotations
 
 import bisect
+import io
 import os
 import re
 import struct
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
 T = TypeVar("T")
 # Which program image of a process a stack belongs to: its start time and its
@@ -35,6 +38,7 @@ Image = tuple[int, int]
 # "ffffffff81000000 T _stext" or "ffffffffc0a01000 t fn\t[module]": text symbols only.
 _KALLSYMS_TEXT = re.compile(rb"^([0-9a-f]+) [tTwW] (\S+)(?:\t\[(\S+)\])?$", re.M)
 UNKNOWN = "[unknown]"
+VDSO = "[vdso]"
 # How long a process's map stays trusted for an address it does not cover
 # (a library loaded since, an exec): it is read again past that.
 MAPS_REFRESH = 1.0
@@ -122,17 +126,32 @@ class _ElfSymbols:
     # (file offset, file size, virtual address) of each PT_LOAD segment.
     segments: list[tuple[int, int, int]]
 
-    def name(self, file_offset: int) -> str | None:
+    def address(self, file_offset: int) -> int | None:
+        """The address the file's own symbols (and addr2line) use for a file offset."""
         for offset, size, vaddr in self.segments:
             if offset <= file_offset < offset + size:
-                found = self.table.name(file_offset - offset + vaddr)
-                return None if found is None else _string_at(self.strings, found)
+                return file_offset - offset + vaddr
         return None
+
+    def name(self, file_offset: int) -> str | None:
+        address = self.address(file_offset)
+        found = None if address is None else self.table.name(address)
+        return None if found is None else _string_at(self.strings, found)
 
 
 def read_elf_symbols(path: str) -> _ElfSymbols | None:
-    """The function symbols of the ELF file at `path` (.symtab, else .dynsym); None if the
-    file cannot be read or is not ELF.
+    """The function symbols of the ELF file at `path` (see `elf_symbols`); None if the
+    file cannot be read or is not ELF."""
+    try:
+        with open(path, "rb") as handle:
+            return elf_symbols(handle)
+    except OSError:
+        return None
+
+
+def elf_symbols(handle: BinaryIO) -> _ElfSymbols | None:
+    """The function symbols (.symtab, else .dynsym) of an ELF file, or of an image copied
+    from memory (the vDSO); None if it is not ELF.
 
     pyelftools reads the headers (sections, segments, their types and
     links); the symbol entries, tens of thousands in a large binary, are
@@ -144,31 +163,30 @@ def read_elf_symbols(path: str) -> _ElfSymbols | None:
     from elftools.elf.elffile import ELFFile
 
     try:
-        with open(path, "rb") as handle:
-            elf = ELFFile(handle)
-            segments = _load_segments(elf)
-            order = "<" if elf.little_endian else ">"
-            # (name offset, info, value, size) in the order the class lays them out.
-            if elf.elfclass == 64:
-                entry, fields = struct.Struct(f"{order}IBBHQQ"), (0, 1, 4, 5)
-            else:
-                entry, fields = struct.Struct(f"{order}IIIBBH"), (0, 3, 1, 2)
-            symbols: list[tuple[int, int, int]] = []
-            strings = b""
-            for kind in ("SHT_SYMTAB", "SHT_DYNSYM"):
-                section = _section_of_type(elf, kind)
-                if section is None:
-                    continue
-                strings = elf.get_section(section["sh_link"], type=("SHT_STRTAB",)).data()
-                table = section.data()
-                table = table[: len(table) - len(table) % entry.size]
-                name_at, info_at, value_at, size_at = fields
-                for record in entry.iter_unpack(table):
-                    value = record[value_at]
-                    if value and record[info_at] & 0xF in _FUNCTION_TYPES:
-                        symbols.append((value, value + (record[size_at] or 1), record[name_at]))
-                if symbols:
-                    break
+        elf = ELFFile(handle)
+        segments = _load_segments(elf)
+        order = "<" if elf.little_endian else ">"
+        # (name offset, info, value, size) in the order the class lays them out.
+        if elf.elfclass == 64:
+            entry, fields = struct.Struct(f"{order}IBBHQQ"), (0, 1, 4, 5)
+        else:
+            entry, fields = struct.Struct(f"{order}IIIBBH"), (0, 3, 1, 2)
+        symbols: list[tuple[int, int, int]] = []
+        strings = b""
+        for kind in ("SHT_SYMTAB", "SHT_DYNSYM"):
+            section = _section_of_type(elf, kind)
+            if section is None:
+                continue
+            strings = elf.get_section(section["sh_link"], type=("SHT_STRTAB",)).data()
+            table = section.data()
+            table = table[: len(table) - len(table) % entry.size]
+            name_at, info_at, value_at, size_at = fields
+            for record in entry.iter_unpack(table):
+                value = record[value_at]
+                if value and record[info_at] & 0xF in _FUNCTION_TYPES:
+                    symbols.append((value, value + (record[size_at] or 1), record[name_at]))
+            if symbols:
+                break
     except (OSError, ELFError, ValueError, KeyError, AttributeError, IndexError, struct.error):
         return None
     return _ElfSymbols(SymbolTable(symbols), strings, segments)
@@ -371,17 +389,44 @@ class Symbolizer:
         return process
 
     def _user_frame(self, pid: int, process: _Process, address: int) -> str:
+        """The name of a user address; where no symbol covers it, its file and the
+        address in it (``[libc.so.6+0x29d90]``, what addr2line takes): a stripped
+        binary's code is placed, and never given the name of a symbol before it."""
         mapping = _find(process, address)
         if mapping is None:
             return UNKNOWN
-        if mapping.key is None:
-            return f"[{mapping.path}]" if mapping.path else UNKNOWN
         if mapping.start in process.files:
             symbols = process.files[mapping.start]
+        elif mapping.key is None:
+            # The vDSO is an ELF image in memory; other anonymous code (a JIT's) has none.
+            vdso = mapping.path == VDSO
+            symbols = process.files[mapping.start] = self._vdso(pid, mapping) if vdso else None
         else:
             symbols = process.files[mapping.start] = self._file(pid, mapping)
-        name = symbols.name(address - mapping.start + mapping.offset) if symbols else None
-        return name or f"[{os.path.basename(mapping.path) or UNKNOWN}]"
+        offset = address - mapping.start + mapping.offset
+        name = symbols.name(offset) if symbols else None
+        if name:
+            return name
+        if mapping.key is None:
+            return mapping.path or UNKNOWN  # "[vdso]", "[anon:NAME]", "[heap]"
+        where = symbols.address(offset) if symbols else None
+        return (
+            f"[{os.path.basename(mapping.path) or UNKNOWN}+{offset if where is None else where:#x}]"
+        )
+
+    def _vdso(self, pid: int, mapping: Mapping) -> _ElfSymbols | None:
+        """The vDSO's symbols, read from the process's memory once: every process of
+        the kernel maps the same image."""
+        key = (-1, mapping.end - mapping.start, 0)
+        if key not in self._files:
+            try:
+                with open(f"{self._proc}/{pid}/mem", "rb") as memory:
+                    memory.seek(mapping.start)
+                    image = memory.read(mapping.end - mapping.start)
+            except OSError:
+                return None  # ended: read again for the next process
+            self._files[key] = elf_symbols(io.BytesIO(image))
+        return self._files[key]
 
     def _read_maps(self, pid: int, image: Image) -> _Process | None:
         try:

@@ -10,9 +10,12 @@ counted.
 from __future__ import annotations
 
 import ctypes
+import io
 import os
 import subprocess
 from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
 
 from espia.engine.symbols import UNKNOWN, Symbolizer, parse_maps
 
@@ -125,3 +128,26 @@ def test_a_sample_of_the_program_an_exec_replaced_is_not_named_from_the_new_map(
     symbols.newest_images([(os.getpid(), IMAGE)])
     assert symbols.user_stack(os.getpid(), IMAGE, (getpid + 1,), render) == UNKNOWN
     assert symbols.unresolved == 2
+
+
+def test_the_vdso_functions_are_named_from_its_image_in_memory():
+    getauxval = ctypes.CDLL(None).getauxval
+    getauxval.restype = ctypes.c_ulong
+    base = getauxval(33)  # AT_SYSINFO_EHDR: where the kernel mapped the vDSO
+    with open("/proc/self/mem", "rb") as memory:
+        memory.seek(base)
+        image = memory.read(2 * 4096)
+    elf = ELFFile(io.BytesIO(image))
+    (offset,) = [
+        s["st_value"]
+        for s in elf.get_section_by_name(".dynsym").iter_symbols()
+        if s.name == "__vdso_clock_gettime"
+    ]
+    symbols, render = Symbolizer(), Renders()
+    # Before: "[[vdso]]", for every function of it.
+    assert symbols.user_stack(os.getpid(), IMAGE, (base + offset + 1,), render) in {
+        "clock_gettime",
+        "__vdso_clock_gettime",
+    }
+    # Anonymous code (a JIT's) has no symbols: shown as [unknown], not as a neighbour's name.
+    assert symbols.user_stack(os.getpid(), IMAGE, (0x10,), render) == UNKNOWN
