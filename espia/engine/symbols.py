@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import bisect
 import io
+import itertools
 import os
 import re
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Generic, TypeVar
 
@@ -296,7 +297,7 @@ class Symbolizer:
         self.unresolved = 0
 
     def kernel(self, addresses: Sequence[int]) -> list[str]:
-        """The names of kernel addresses."""
+        """The names of a kernel stack's addresses, leaf first (see `call_sites`)."""
         if self._kernel is None:
             try:
                 self._kernel = kernel_symbols(f"{self._proc}/kallsyms")
@@ -306,7 +307,7 @@ class Symbolizer:
         if len(names) > _NAMES_KEPT:
             names.clear()
         found = []
-        for address in addresses:
+        for address in call_sites(addresses):
             name = names.get(address)
             if name is None:
                 name = names[address] = self._kernel.name(address) or UNKNOWN
@@ -357,7 +358,7 @@ class Symbolizer:
     def _user_names(self, pid: int, process: _Process, addresses: Sequence[int]) -> list[str]:
         names = process.names
         found = []
-        for address in addresses:
+        for address in call_sites(addresses):
             name = names.get(address)
             if name is None:
                 name = names[address] = self._user_frame(pid, process, address)
@@ -455,6 +456,17 @@ class Symbolizer:
                 self._files[key] = read_elf_symbols(path)
             return self._files[key]
         return None
+
+
+def call_sites(addresses: Sequence[int]) -> Iterator[int]:
+    """The addresses to name for a stack, leaf first: the leaf is the interrupted
+    instruction, every other frame a return address, the instruction after a call.
+    That one may be the first of the next function (a call to a function that never
+    returns ends its caller), so the byte before it, inside the call, is named."""
+    iterator = iter(addresses)
+    yield from itertools.islice(iterator, 1)
+    for address in iterator:
+        yield address - 1
 
 
 def _find(process: _Process, address: int) -> Mapping | None:

@@ -453,3 +453,28 @@ def test_a_stripped_binary_shows_its_file_and_addresses_never_a_wrong_name(binar
         if start <= int(s["user_stack"][-1][len(prefix) : -1], 16) < end
     )
     assert in_hot / sum(s["samples"] for s in stacks) >= 0.6, stacks
+
+
+# espia_caller's last instruction is its call of a function that never returns: the
+# return address pushed is the first byte of espia_next_function.
+NORETURN = r"""
+volatile unsigned long sink;
+__attribute__((noreturn, noinline)) void espia_spin_forever(void) { for (;;) sink++; }
+__attribute__((noinline)) void espia_caller(void) { espia_spin_forever(); }
+__attribute__((noinline)) void espia_next_function(void) { sink += 2; }
+int main(void) { espia_caller(); }
+"""
+
+
+def test_a_caller_that_ends_in_a_call_is_named_not_the_function_after_it(tmp_path):
+    require("gcc")
+    (tmp_path / "noreturn.c").write_text(NORETURN)
+    compiled = tmp_path / "noreturn"
+    flags = ["-O0", "-fno-omit-frame-pointer"]
+    subprocess.run(["gcc", *flags, "-o", str(compiled), str(tmp_path / "noreturn.c")], check=True)
+    out, _, _ = profile(compiled, "", "-o", "json")
+    stacks = json.loads(out)
+    top = max(stacks, key=lambda s: s["samples"])
+    # Before: main;espia_next_function;espia_spin_forever, a function never called.
+    assert top["user_stack"][-3:] == ["main", "espia_caller", "espia_spin_forever"]
+    assert not any("espia_next_function" in s["user_stack"] for s in stacks)

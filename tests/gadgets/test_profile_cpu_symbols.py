@@ -151,3 +151,15 @@ def test_the_vdso_functions_are_named_from_its_image_in_memory():
     }
     # Anonymous code (a JIT's) has no symbols: shown as [unknown], not as a neighbour's name.
     assert symbols.user_stack(os.getpid(), IMAGE, (0x10,), render) == UNKNOWN
+
+
+def test_a_return_address_is_named_by_its_call_not_by_what_follows(tmp_path):
+    (tmp_path / "kallsyms").write_text(
+        "ffffffff81000000 T entry_SYSCALL_64\n"
+        "ffffffff81000100 t do_syscall_64\n"
+        "ffffffff81000200 t next_function\n"
+    )
+    symbols = Symbolizer(str(tmp_path))
+    # The leaf is where the CPU was; the caller's call was its last instruction.
+    stack = (0xFFFFFFFF81000200, 0xFFFFFFFF81000200, 0xFFFFFFFF81000100)
+    assert symbols.kernel(stack) == ["next_function", "do_syscall_64", "entry_SYSCALL_64"]
