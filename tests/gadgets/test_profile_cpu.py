@@ -221,6 +221,7 @@ def test_bad_input_is_one_line_and_exit_2():
         (["--max-rows", "0"], "--max-rows 0: must be 1 to"),
         (["-o", "columns=pid"], "a profile's table has no columns to pick"),
         (["-o", "xml"], "unknown mode"),
+        (["--svg="], "--svg: the path is empty"),  # before: no SVG, exit 0
     ]:
         done = espia("profile", "cpu", *flags)
         assert done.returncode == 2, (flags, done.stderr)
