@@ -143,7 +143,16 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _option_type(name: str, option: dict[str, Any]) -> Callable[[str], object]:
-    """The converter of a gadget option's value: an int in its range, or the text."""
+    """The converter of a gadget option's value: an int in its range, a path (not empty:
+    an empty one would be taken for no file at all, silently), or the text."""
+    if option["type"] == "path":
+
+        def path(text: str) -> str:
+            if not text:
+                raise argparse.ArgumentTypeError(f"{name}: the path is empty")
+            return text
+
+        return path
     if option["type"] != "int":
         return str
     low, high = option.get("min"), option.get("max")

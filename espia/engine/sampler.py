@@ -31,9 +31,10 @@ from typing import Any
 from espia.ebpf import features
 from espia.ebpf.btf import Kind
 from espia.ebpf.link import attach_perf_event
+from espia.ebpf.maps import Map
 from espia.ebpf.object import BpfObject
 from espia.engine.source import Batch
-from espia.engine.symbols import Symbolizer
+from espia.engine.symbols import Image, Symbolizer
 from espia.engine.tracer import RingBufferTracer
 from espia.engine.user import make_events
 from espia.errors import LoadError, UsageError
@@ -47,16 +48,20 @@ log = logging.getLogger("espia")
 
 SAMPLER_PREFIX = "gadget_sampler__"
 RECORD = "gadget_stack_sample"
+# The images whose maps were read, by pid (see include/espia/stack.bpf.h).
+IMAGES_MAP = "gadget_stack_images"
+_PID = struct.Struct("<I")
+_IMAGE = struct.Struct("<QQ")
 DEPTH = 127
-_HEADER = struct.Struct("<QQIIIIIiiI16s")
+_HEADER = struct.Struct("<QQIIIIIiiI16sQQ")
 RECORD_SIZE = _HEADER.size + 2 * DEPTH * 8
 DEFAULT_FREQUENCY = 49
 MAX_FREQUENCY = 1000
 _MAX_RATE = "/proc/sys/kernel/perf_event_max_sample_rate"
 ONLINE_CPUS = "/sys/devices/system/cpu/online"
 
-# The raw sample: (timestamp, mntns, pid, tid, uid, gid, cpu, comm, kernel, user).
-Sample = tuple[int, int, int, int, int, int, int, bytes, tuple[int, ...], tuple[int, ...]]
+# The raw sample: (timestamp, mntns, pid, tid, uid, gid, cpu, comm, image, kernel, user).
+Sample = tuple[int, int, int, int, int, int, int, bytes, Image, tuple[int, ...], tuple[int, ...]]
 
 
 def validate_frequency(value: object) -> int:
@@ -93,11 +98,12 @@ def decode_sample(buffer: Any, offset: int, length: int) -> Sample:
     """A record in the ring, copied out (the stacks as far as they were filled)."""
     if length < RECORD_SIZE:
         raise LoadError(f"stack sample of {length} bytes: expected {RECORD_SIZE}")
-    ts, mntns, pid, tid, uid, gid, cpu, ksize, usize, _, comm = _HEADER.unpack_from(buffer, offset)
+    header = _HEADER.unpack_from(buffer, offset)
+    ts, mntns, pid, tid, uid, gid, cpu, ksize, usize, _, comm, start, execs = header
     base = offset + _HEADER.size
     kernel = struct.unpack_from(f"<{max(0, min(ksize, DEPTH * 8)) // 8}Q", buffer, base)
     user = struct.unpack_from(f"<{max(0, min(usize, DEPTH * 8)) // 8}Q", buffer, base + DEPTH * 8)
-    return (ts, mntns, pid, tid, uid, gid, cpu, comm, kernel, user)
+    return (ts, mntns, pid, tid, uid, gid, cpu, comm, (start, execs), kernel, user)
 
 
 class StackSampler(RingBufferTracer):
@@ -114,6 +120,7 @@ class StackSampler(RingBufferTracer):
         self.frequency = validate_frequency(params.get("frequency", DEFAULT_FREQUENCY))
         self.symbolizer = symbolizer or Symbolizer()
         self._map_name = ""
+        self._images: Map | None = None
         # Samples whose user stack could not be named (the process ended first).
         self.unnamed = 0
 
@@ -134,6 +141,7 @@ class StackSampler(RingBufferTracer):
     def _attach(self, obj: BpfObject) -> None:
         """The program on a cpu-clock event of each online CPU."""
         program = next(p for p in obj.programs if p.section == "perf_event")
+        self._images = obj.map(IMAGES_MAP)
         for cpu in online_cpus():
             self._links.append(attach_perf_event(program, cpu, self.frequency))
 
@@ -142,22 +150,26 @@ class StackSampler(RingBufferTracer):
         if self.unnamed:
             log.warning(
                 "%d of %d samples have user frames shown as [unknown]: their processes "
-                "ended before their memory maps were read",
+                "ended or exec'd before their memory maps were read",
                 self.unnamed,
                 self.received,
             )
 
     def _read(self) -> list[Event]:
-        assert self._ring is not None and self._schema is not None
+        assert self._ring is not None and self._schema is not None and self._images is not None
         samples: list[Sample] = []
         self.received += self._ring.drain(decode_sample, samples, 8192)
-        return make_events(self._schema, [self._row(sample) for sample in samples])
+        self.symbolizer.newest_images((sample[2], sample[8]) for sample in samples)
+        rows = [self._row(sample) for sample in samples]
+        for pid, image in self.symbolizer.take_read():
+            self._images.update(_PID.pack(pid), _IMAGE.pack(*image))
+        return make_events(self._schema, rows)
 
     def _row(self, sample: Sample) -> dict[str, Any]:
-        ts, mntns, pid, tid, uid, gid, cpu, comm, kernel, user = sample
+        ts, mntns, pid, tid, uid, gid, cpu, comm, image, kernel, user = sample
         symbols = self.symbolizer
         before = symbols.unresolved
-        user_stack = symbols.user_stack(pid, user, _render)
+        user_stack = symbols.user_stack(pid, image, user, _render)
         kernel_stack = symbols.kernel_stack(kernel, _render)
         self.unnamed += symbols.unresolved > before
         return {
@@ -186,9 +198,9 @@ def _sampler_map(obj: BpfObject, source: str) -> str:
     if len(names) != 1:
         raise LoadError(f"read {source}: expected one GADGET_STACK_SAMPLER(map) marker")
     record = btf.find(RECORD, Kind.STRUCT)
-    if record is None or btf.size(record) != RECORD_SIZE:
+    if record is None or btf.size(record) != RECORD_SIZE or IMAGES_MAP not in obj.maps:
         raise LoadError(
             f"read {source}: struct {RECORD} is not the {RECORD_SIZE}-byte record "
-            "espia reads (rebuild with this espia's headers)"
+            f"espia reads, or map {IMAGES_MAP} is missing (rebuild with this espia's headers)"
         )
     return names[0].removeprefix(SAMPLER_PREFIX)

@@ -13,25 +13,33 @@ far more malformed ones than a parser of ours would.
 
 Names are returned as found (Python strings; bytes that are not UTF-8 as
 surrogate escapes): they are hostile strings, escaped by whoever shows them.
-An address no symbol covers is named after its file (``[libc.so.6]``), or
-``[unknown]`` outside any file.
+An address no symbol covers is its file and its address there
+(``[libc.so.6+0x29d90]``), an anonymous mapping's name (``[anon:NAME]``), or
+``[unknown]`` outside any named mapping.  The vDSO's functions are named
+from its image in memory.
 """
 
 from __future__ import annotations
 
 import bisect
+import io
+import itertools
 import os
 import re
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
 T = TypeVar("T")
+# Which program image of a process a stack belongs to: its start time and its
+# count of execs (see include/espia/stack.bpf.h); ordered, a later image is greater.
+Image = tuple[int, int]
 # "ffffffff81000000 T _stext" or "ffffffffc0a01000 t fn\t[module]": text symbols only.
 _KALLSYMS_TEXT = re.compile(rb"^([0-9a-f]+) [tTwW] (\S+)(?:\t\[(\S+)\])?$", re.M)
 UNKNOWN = "[unknown]"
+VDSO = "[vdso]"
 # How long a process's map stays trusted for an address it does not cover
 # (a library loaded since, an exec): it is read again past that.
 MAPS_REFRESH = 1.0
@@ -119,17 +127,32 @@ class _ElfSymbols:
     # (file offset, file size, virtual address) of each PT_LOAD segment.
     segments: list[tuple[int, int, int]]
 
-    def name(self, file_offset: int) -> str | None:
+    def address(self, file_offset: int) -> int | None:
+        """The address the file's own symbols (and addr2line) use for a file offset."""
         for offset, size, vaddr in self.segments:
             if offset <= file_offset < offset + size:
-                found = self.table.name(file_offset - offset + vaddr)
-                return None if found is None else _string_at(self.strings, found)
+                return file_offset - offset + vaddr
         return None
+
+    def name(self, file_offset: int) -> str | None:
+        address = self.address(file_offset)
+        found = None if address is None else self.table.name(address)
+        return None if found is None else _string_at(self.strings, found)
 
 
 def read_elf_symbols(path: str) -> _ElfSymbols | None:
-    """The function symbols of the ELF file at `path` (.symtab, else .dynsym); None if the
-    file cannot be read or is not ELF.
+    """The function symbols of the ELF file at `path` (see `elf_symbols`); None if the
+    file cannot be read or is not ELF."""
+    try:
+        with open(path, "rb") as handle:
+            return elf_symbols(handle)
+    except OSError:
+        return None
+
+
+def elf_symbols(handle: BinaryIO) -> _ElfSymbols | None:
+    """The function symbols (.symtab, else .dynsym) of an ELF file, or of an image copied
+    from memory (the vDSO); None if it is not ELF.
 
     pyelftools reads the headers (sections, segments, their types and
     links); the symbol entries, tens of thousands in a large binary, are
@@ -141,31 +164,30 @@ def read_elf_symbols(path: str) -> _ElfSymbols | None:
     from elftools.elf.elffile import ELFFile
 
     try:
-        with open(path, "rb") as handle:
-            elf = ELFFile(handle)
-            segments = _load_segments(elf)
-            order = "<" if elf.little_endian else ">"
-            # (name offset, info, value, size) in the order the class lays them out.
-            if elf.elfclass == 64:
-                entry, fields = struct.Struct(f"{order}IBBHQQ"), (0, 1, 4, 5)
-            else:
-                entry, fields = struct.Struct(f"{order}IIIBBH"), (0, 3, 1, 2)
-            symbols: list[tuple[int, int, int]] = []
-            strings = b""
-            for kind in ("SHT_SYMTAB", "SHT_DYNSYM"):
-                section = _section_of_type(elf, kind)
-                if section is None:
-                    continue
-                strings = elf.get_section(section["sh_link"], type=("SHT_STRTAB",)).data()
-                table = section.data()
-                table = table[: len(table) - len(table) % entry.size]
-                name_at, info_at, value_at, size_at = fields
-                for record in entry.iter_unpack(table):
-                    value = record[value_at]
-                    if value and record[info_at] & 0xF in _FUNCTION_TYPES:
-                        symbols.append((value, value + (record[size_at] or 1), record[name_at]))
-                if symbols:
-                    break
+        elf = ELFFile(handle)
+        segments = _load_segments(elf)
+        order = "<" if elf.little_endian else ">"
+        # (name offset, info, value, size) in the order the class lays them out.
+        if elf.elfclass == 64:
+            entry, fields = struct.Struct(f"{order}IBBHQQ"), (0, 1, 4, 5)
+        else:
+            entry, fields = struct.Struct(f"{order}IIIBBH"), (0, 3, 1, 2)
+        symbols: list[tuple[int, int, int]] = []
+        strings = b""
+        for kind in ("SHT_SYMTAB", "SHT_DYNSYM"):
+            section = _section_of_type(elf, kind)
+            if section is None:
+                continue
+            strings = elf.get_section(section["sh_link"], type=("SHT_STRTAB",)).data()
+            table = section.data()
+            table = table[: len(table) - len(table) % entry.size]
+            name_at, info_at, value_at, size_at = fields
+            for record in entry.iter_unpack(table):
+                value = record[value_at]
+                if value and record[info_at] & 0xF in _FUNCTION_TYPES:
+                    symbols.append((value, value + (record[size_at] or 1), record[name_at]))
+            if symbols:
+                break
     except (OSError, ELFError, ValueError, KeyError, AttributeError, IndexError, struct.error):
         return None
     return _ElfSymbols(SymbolTable(symbols), strings, segments)
@@ -223,6 +245,7 @@ def parse_maps(text: str) -> list[Mapping]:
 
 @dataclass(slots=True)
 class _Process:
+    image: Image
     mappings: list[Mapping]
     starts: list[int]
     read_at: float
@@ -249,8 +272,16 @@ class Symbolizer:
     of code built without frame pointers are often not code addresses at
     all; they do not make the map read again.
 
+    A map belongs to one image of a process (`Image`): a sample of a later
+    one (an exec, a reused pid) reads the map afresh, and a sample of an
+    earlier one than its map shows (it arrived after its process exec'd, in
+    the same batch as the new program's, see `newest_images`) is not named
+    with the new program's symbols: a non-PIE program loads at the addresses
+    of the one it replaced, so they would be wrong names, not missing ones.
+
     `unresolved` counts user stacks of processes whose map could not be read
-    (they ended before espia got to them): their frames are ``[unknown]``.
+    (they ended or exec'd before espia got to them): their frames are
+    ``[unknown]``.
     """
 
     def __init__(self, proc: str = "/proc") -> None:
@@ -258,12 +289,15 @@ class Symbolizer:
         self._kernel: SymbolTable[str] | None = None
         self._kernel_names: dict[int, str] = {}
         self._kernel_stacks: dict[tuple[int, ...], str] = {}
-        self._processes: dict[int, _Process | None] = {}
+        self._processes: dict[int, _Process] = {}
+        self._newest: dict[int, Image] = {}
+        # The (pid, image) of each map read since `take_read()`.
+        self._read: list[tuple[int, Image]] = []
         self._files: dict[tuple[int, int, int], _ElfSymbols | None] = {}
         self.unresolved = 0
 
     def kernel(self, addresses: Sequence[int]) -> list[str]:
-        """The names of kernel addresses."""
+        """The names of a kernel stack's addresses, leaf first (see `call_sites`)."""
         if self._kernel is None:
             try:
                 self._kernel = kernel_symbols(f"{self._proc}/kallsyms")
@@ -273,21 +307,34 @@ class Symbolizer:
         if len(names) > _NAMES_KEPT:
             names.clear()
         found = []
-        for address in addresses:
+        for address in call_sites(addresses):
             name = names.get(address)
             if name is None:
                 name = names[address] = self._kernel.name(address) or UNKNOWN
             found.append(name)
         return found
 
-    def user_stack(self, pid: int, addresses: tuple[int, ...], render: Render) -> str:
+    def newest_images(self, images: Iterable[tuple[int, Image]]) -> None:
+        """The (pid, image) of each sample of the batch about to be named: where a pid
+        has several, /proc holds the newest one's map, which names none of the others."""
+        newest: dict[int, Image] = {}
+        for pid, image in images:
+            newest[pid] = max(newest.get(pid, image), image)
+        self._newest = newest
+
+    def take_read(self) -> list[tuple[int, Image]]:
+        """The (pid, image) of each process map read since the last call."""
+        read, self._read = self._read, []
+        return read
+
+    def user_stack(self, pid: int, image: Image, addresses: tuple[int, ...], render: Render) -> str:
         """`render` of the names of a user stack of `pid`, leaf first (the leaf is its
         instruction pointer), remembered per process map: a stack met again (most
         samples of a steady process) costs a lookup in a dict, not a lookup, an
         escape and a join per frame."""
         if not addresses:
             return render([])
-        process = self._process(pid, addresses[0])
+        process = self._process(pid, image, addresses[0])
         if process is None:
             self.unresolved += 1
             return render([UNKNOWN] * len(addresses))
@@ -311,46 +358,84 @@ class Symbolizer:
     def _user_names(self, pid: int, process: _Process, addresses: Sequence[int]) -> list[str]:
         names = process.names
         found = []
-        for address in addresses:
+        for address in call_sites(addresses):
             name = names.get(address)
             if name is None:
                 name = names[address] = self._user_frame(pid, process, address)
             found.append(name)
         return found
 
-    def _process(self, pid: int, leaf: int) -> _Process | None:
-        if pid not in self._processes:
+    def _process(self, pid: int, image: Image, leaf: int) -> _Process | None:
+        process = self._processes.get(pid)
+        if process is not None and process.image != image:
+            if image < process.image:
+                return None  # a late sample of the program this process replaced
+            process = None  # an exec, or another process under a reused pid
+        if process is None:
+            if image < self._newest.get(pid, image):
+                return None  # /proc already shows the program an exec put in its place
             if len(self._processes) > _PROCESSES_KEPT:
                 self._processes.clear()  # a long run over many processes: start afresh
-            self._processes[pid] = self._read_maps(pid)
-        process = self._processes[pid]
-        if process is None:
-            # Ended, or not readable: tried again at its next sample (the pid may be reused).
-            del self._processes[pid]
+            # Ended, or not readable: tried again at its next sample.
+            process = self._read_maps(pid, image)
+            if process is None:
+                self._processes.pop(pid, None)
+                return None
+            self._processes[pid] = process
+            self._read.append((pid, image))
         elif _find(process, leaf) is None and time.monotonic() - process.read_at > MAPS_REFRESH:
-            process = self._processes[pid] = self._read_maps(pid)
+            # A library loaded since.  A process that ended keeps the map it had.
+            process.read_at = time.monotonic()
+            process = self._processes[pid] = self._read_maps(pid, image) or process
         return process
 
     def _user_frame(self, pid: int, process: _Process, address: int) -> str:
+        """The name of a user address; where no symbol covers it, its file and the
+        address in it (``[libc.so.6+0x29d90]``, what addr2line takes): a stripped
+        binary's code is placed, and never given the name of a symbol before it."""
         mapping = _find(process, address)
         if mapping is None:
             return UNKNOWN
-        if mapping.key is None:
-            return f"[{mapping.path}]" if mapping.path else UNKNOWN
         if mapping.start in process.files:
             symbols = process.files[mapping.start]
+        elif mapping.key is None:
+            # The vDSO is an ELF image in memory; other anonymous code (a JIT's) has none.
+            vdso = mapping.path == VDSO
+            symbols = process.files[mapping.start] = self._vdso(pid, mapping) if vdso else None
         else:
             symbols = process.files[mapping.start] = self._file(pid, mapping)
-        name = symbols.name(address - mapping.start + mapping.offset) if symbols else None
-        return name or f"[{os.path.basename(mapping.path) or UNKNOWN}]"
+        offset = address - mapping.start + mapping.offset
+        name = symbols.name(offset) if symbols else None
+        if name:
+            return name
+        if mapping.key is None:
+            return mapping.path or UNKNOWN  # "[vdso]", "[anon:NAME]", "[heap]"
+        where = symbols.address(offset) if symbols else None
+        return (
+            f"[{os.path.basename(mapping.path) or UNKNOWN}+{offset if where is None else where:#x}]"
+        )
 
-    def _read_maps(self, pid: int) -> _Process | None:
+    def _vdso(self, pid: int, mapping: Mapping) -> _ElfSymbols | None:
+        """The vDSO's symbols, read from the process's memory once: every process of
+        the kernel maps the same image."""
+        key = (-1, mapping.end - mapping.start, 0)
+        if key not in self._files:
+            try:
+                with open(f"{self._proc}/{pid}/mem", "rb") as memory:
+                    memory.seek(mapping.start)
+                    image = memory.read(mapping.end - mapping.start)
+            except OSError:
+                return None  # ended: read again for the next process
+            self._files[key] = elf_symbols(io.BytesIO(image))
+        return self._files[key]
+
+    def _read_maps(self, pid: int, image: Image) -> _Process | None:
         try:
             with open(f"{self._proc}/{pid}/maps") as maps:
                 mappings = parse_maps(maps.read())
         except OSError:
             return None
-        return _Process(mappings, [m.start for m in mappings], time.monotonic())
+        return _Process(image, mappings, [m.start for m in mappings], time.monotonic())
 
     def _file(self, pid: int, mapping: Mapping) -> _ElfSymbols | None:
         assert mapping.key is not None
@@ -371,6 +456,17 @@ class Symbolizer:
                 self._files[key] = read_elf_symbols(path)
             return self._files[key]
         return None
+
+
+def call_sites(addresses: Sequence[int]) -> Iterator[int]:
+    """The addresses to name for a stack, leaf first: the leaf is the interrupted
+    instruction, every other frame a return address, the instruction after a call.
+    That one may be the first of the next function (a call to a function that never
+    returns ends its caller), so the byte before it, inside the call, is named."""
+    iterator = iter(addresses)
+    yield from itertools.islice(iterator, 1)
+    for address in iterator:
+        yield address - 1
 
 
 def _find(process: _Process, address: int) -> Mapping | None:

@@ -8,6 +8,9 @@ import subprocess
 
 from espia.engine.symbols import UNKNOWN, Symbolizer, kernel_symbols, parse_maps
 
+# Any one image: these tests do not exec.
+IMAGE = (1, 0)
+
 
 def test_kallsyms_text_symbols_with_their_modules(tmp_path):
     (tmp_path / "kallsyms").write_text(
@@ -54,7 +57,7 @@ def test_this_process_libc_function_is_named_from_its_loaded_address():
     getpid = ctypes.cast(libc.getpid, ctypes.c_void_p).value
     assert getpid is not None
     symbols = Symbolizer()
-    assert symbols.user_stack(os.getpid(), (getpid + 1, 0x10), list) == ["getpid", UNKNOWN]
+    assert symbols.user_stack(os.getpid(), IMAGE, (getpid + 1, 0x10), list) == ["getpid", UNKNOWN]
     assert symbols.unresolved == 0
 
 
@@ -62,5 +65,5 @@ def test_a_process_that_ended_is_counted_and_not_guessed():
     done = subprocess.Popen(["true"])
     done.wait()
     symbols = Symbolizer()
-    assert symbols.user_stack(done.pid, (0x401000, 0x401010), list) == [UNKNOWN, UNKNOWN]
+    assert symbols.user_stack(done.pid, IMAGE, (0x401000, 0x401010), list) == [UNKNOWN, UNKNOWN]
     assert symbols.unresolved == 1

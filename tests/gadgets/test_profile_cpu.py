@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support.workloads import EspiaCli, espia, require
+from support.workloads import EspiaCli, comm_name, espia, require
 
 # spin: espia_hot_loop takes ~10x the time of espia_cold_path (both called from main).
 # read: espia_read_zero reads /dev/zero through an inline syscall, so that the
@@ -221,6 +221,7 @@ def test_bad_input_is_one_line_and_exit_2():
         (["--max-rows", "0"], "--max-rows 0: must be 1 to"),
         (["-o", "columns=pid"], "a profile's table has no columns to pick"),
         (["-o", "xml"], "unknown mode"),
+        (["--svg="], "--svg: the path is empty"),  # before: no SVG, exit 0
     ]:
         done = espia("profile", "cpu", *flags)
         assert done.returncode == 2, (flags, done.stderr)
@@ -344,3 +345,137 @@ def test_a_shared_library_function_is_named_wherever_it_was_loaded(tmp_path):
     top = max(stacks, key=lambda s: s["samples"])
     # Loaded at a base of its own (ASLR), named from the library's own symbol table.
     assert top["user_stack"][-2:] == ["main", "espia_lib_spin"]
+
+
+# Two non-PIE programs: both load at the same fixed address, so the second one's
+# functions lie where the first one's were.  The first spins until told, then execs
+# the second; padding moves the second's hot function onto another of the first's.
+EXECS = r"""
+#include <unistd.h>
+#include <time.h>
+volatile unsigned long sink;
+#ifdef SECOND
+__attribute__((noinline)) void espia_padding(unsigned long n)
+{ for (unsigned long i = 0; i < n; i++) sink += i * 7; }
+__attribute__((noinline)) void espia_after_exec(unsigned long n)
+{ for (unsigned long i = 0; i < n; i++) sink += i * i * i; }
+int main(void) { for (;;) espia_after_exec(1000000); }
+#else
+__attribute__((noinline)) void espia_before_exec(unsigned long n)
+{ for (unsigned long i = 0; i < n; i++) sink += i * i; }
+int main(int argc, char **argv)
+{
+    while (access(argv[1], F_OK)) espia_before_exec(1000000);
+    execv(argv[2], argv + 2);
+    return 1;
+}
+#endif
+"""
+
+
+def test_a_process_that_execs_is_named_with_the_new_programs_symbols(tmp_path):
+    require("gcc")
+    (tmp_path / "execs.c").write_text(EXECS)
+    first, second = tmp_path / comm_name(), tmp_path / comm_name()
+    for program, define in ((first, []), (second, ["-DSECOND"])):
+        flags = ["-O0", "-fno-omit-frame-pointer", "-no-pie", *define]
+        subprocess.run(["gcc", *flags, "-o", str(program), str(tmp_path / "execs.c")], check=True)
+    go = tmp_path / "go"
+    proc = subprocess.Popen([str(first), str(go), str(second)])
+    try:
+        cli = EspiaCli(["profile", "cpu", "-F", f"pid:{proc.pid}", "-t", "6", "-o", "json"])
+        time.sleep(3)  # espia samples the first program, then the second one for ~3 s
+        go.touch()
+        code, lines, stderr = cli.finish(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert code == 0, stderr
+    stacks = json.loads("\n".join(lines))
+    by_comm = {comm: [s for s in stacks if s["comm"] == comm] for comm in (first.name, second.name)}
+    assert by_comm[first.name], "espia took over 3 s to start: the first program was not sampled"
+    assert max(by_comm[first.name], key=lambda s: s["samples"])["user_stack"][-2:] == [
+        "main",
+        "espia_before_exec",
+    ]
+    # Before: the second program's addresses were named from the first one's map
+    # ("main;main"), and its libc frames, elsewhere now, as [unknown].
+    after = by_comm[second.name]
+    top = max(after, key=lambda s: s["samples"])
+    assert top["user_stack"][1:] == ["main", "espia_after_exec"]
+    assert top["user_stack"][0].startswith("[libc.so.6+0x")
+    assert top["samples"] >= 0.8 * sum(s["samples"] for s in after)
+    assert not any("espia_before_exec" in s["user_stack"] for s in after)
+
+
+def test_processes_that_live_a_fifth_of_a_second_are_named(binary):
+    comm = comm_name()
+    program = binary.with_name(comm)
+    shutil.copy(binary, program)
+    cli = EspiaCli(["profile", "cpu", "-F", f"comm:{comm}", "-t", "8", "-o", "json"])
+    time.sleep(3)  # espia attached (the first runs are checked to have been sampled)
+    for _ in range(10):
+        subprocess.run([str(program), "spin", "0.2"], check=True)
+    code, lines, stderr = cli.finish(timeout=60)
+    assert code == 0, stderr
+    stacks = json.loads("\n".join(lines))
+    total = sum(s["samples"] for s in stacks)
+    # 2 s of one busy thread at 49 Hz; espia wakes as soon as it meets a process it
+    # has not read the map of.  Before: it read the ring every quarter second, most
+    # processes had ended by then, and half of the samples were [unknown] frames.
+    assert total >= 49 * 2 * 0.7, stacks
+    named = sum(s["samples"] for s in stacks if s["user_stack"][-2:-1] == ["main"])
+    assert named >= 0.9 * total, stacks
+    assert "[unknown]" not in stderr
+
+
+def test_a_stripped_binary_shows_its_file_and_addresses_never_a_wrong_name(binary):
+    listed = subprocess.run(["nm", str(binary)], capture_output=True, text=True, check=True)
+    functions = {}
+    for line in listed.stdout.splitlines():
+        address, kind, name = line.split()[-3:] if len(line.split()) == 3 else ("", "", "")
+        if kind in ("T", "t"):
+            functions[name] = int(address, 16)
+    starts = sorted(functions.values())
+    start = functions["espia_hot_loop"]
+    end = starts[starts.index(start) + 1]  # where the next function begins
+    stripped = binary.with_name("stripped")
+    subprocess.run(["strip", "-o", str(stripped), str(binary)], check=True)
+    out, _, comm = profile(stripped, "spin", "-o", "json")
+    stacks = json.loads(out)
+    # Before: every frame in the binary was "[comm]", the hot loop's and main's alike.
+    # Now each is the binary and the address in it, as nm and addr2line give them.
+    assert all(frame.startswith("[") for s in stacks for frame in s["user_stack"])
+    prefix = f"[{comm}+0x"
+    assert all(s["user_stack"][-1].startswith(prefix) for s in stacks), stacks
+    in_hot = sum(
+        s["samples"]
+        for s in stacks
+        if start <= int(s["user_stack"][-1][len(prefix) : -1], 16) < end
+    )
+    assert in_hot / sum(s["samples"] for s in stacks) >= 0.6, stacks
+
+
+# espia_caller's last instruction is its call of a function that never returns: the
+# return address pushed is the first byte of espia_next_function.
+NORETURN = r"""
+volatile unsigned long sink;
+__attribute__((noreturn, noinline)) void espia_spin_forever(void) { for (;;) sink++; }
+__attribute__((noinline)) void espia_caller(void) { espia_spin_forever(); }
+__attribute__((noinline)) void espia_next_function(void) { sink += 2; }
+int main(void) { espia_caller(); }
+"""
+
+
+def test_a_caller_that_ends_in_a_call_is_named_not_the_function_after_it(tmp_path):
+    require("gcc")
+    (tmp_path / "noreturn.c").write_text(NORETURN)
+    compiled = tmp_path / "noreturn"
+    flags = ["-O0", "-fno-omit-frame-pointer"]
+    subprocess.run(["gcc", *flags, "-o", str(compiled), str(tmp_path / "noreturn.c")], check=True)
+    out, _, _ = profile(compiled, "", "-o", "json")
+    stacks = json.loads(out)
+    top = max(stacks, key=lambda s: s["samples"])
+    # Before: main;espia_next_function;espia_spin_forever, a function never called.
+    assert top["user_stack"][-3:] == ["main", "espia_caller", "espia_spin_forever"]
+    assert not any("espia_next_function" in s["user_stack"] for s in stacks)

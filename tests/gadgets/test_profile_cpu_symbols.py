@@ -10,11 +10,17 @@ counted.
 from __future__ import annotations
 
 import ctypes
+import io
 import os
 import subprocess
 from pathlib import Path
 
+from elftools.elf.elffile import ELFFile
+
 from espia.engine.symbols import UNKNOWN, Symbolizer, parse_maps
+
+# Any one image: these tests do not exec.
+IMAGE = (1, 0)
 
 
 class Renders:
@@ -38,11 +44,11 @@ def test_a_user_stack_met_again_is_not_rendered_again():
     getpid = libc_getpid()
     symbols, render = Symbolizer(), Renders()
     stack = (getpid + 1, 0x10)
-    first = symbols.user_stack(os.getpid(), stack, render)
-    again = symbols.user_stack(os.getpid(), stack, render)
+    first = symbols.user_stack(os.getpid(), IMAGE, stack, render)
+    again = symbols.user_stack(os.getpid(), IMAGE, stack, render)
     assert first == again == f"{UNKNOWN};getpid"
     assert render.calls == [["getpid", UNKNOWN]]
-    assert symbols.user_stack(os.getpid(), (getpid + 2,), render) == "getpid"
+    assert symbols.user_stack(os.getpid(), IMAGE, (getpid + 2,), render) == "getpid"
     assert len(render.calls) == 2
     assert symbols.unresolved == 0
 
@@ -50,10 +56,10 @@ def test_a_user_stack_met_again_is_not_rendered_again():
 def test_a_new_map_renders_the_stack_afresh():
     getpid = libc_getpid()
     symbols, render = Symbolizer(), Renders()
-    symbols.user_stack(os.getpid(), (getpid + 1,), render)
+    symbols.user_stack(os.getpid(), IMAGE, (getpid + 1,), render)
     # The process's map read again (as after an exec): its remembered stacks go with it.
     symbols._processes.clear()
-    assert symbols.user_stack(os.getpid(), (getpid + 1,), render) == "getpid"
+    assert symbols.user_stack(os.getpid(), IMAGE, (getpid + 1,), render) == "getpid"
     assert render.calls == [["getpid"], ["getpid"]]
 
 
@@ -62,10 +68,10 @@ def test_a_stack_of_an_ended_process_is_counted_each_time():
     done.wait()
     symbols, render = Symbolizer(), Renders()
     for _ in range(2):
-        text = symbols.user_stack(done.pid, (0x401000, 0x401010), render)
+        text = symbols.user_stack(done.pid, IMAGE, (0x401000, 0x401010), render)
         assert text == f"{UNKNOWN};{UNKNOWN}"
     assert symbols.unresolved == 2
-    assert symbols.user_stack(done.pid, (), render) == ""
+    assert symbols.user_stack(done.pid, IMAGE, (), render) == ""
     assert symbols.unresolved == 2
 
 
@@ -108,3 +114,52 @@ def test_maps_paths_with_spaces_and_deleted_files():
     assert [(m.start, m.offset, m.path, m.key) for m in maps] == [
         (0x7F0000000000, 0x2000, "/opt/my app/lib x.so (deleted)", (os.makedev(0xFE, 1), 99))
     ]
+
+
+def test_a_sample_of_the_program_an_exec_replaced_is_not_named_from_the_new_map():
+    getpid = libc_getpid()
+    later = (IMAGE[0], IMAGE[1] + 1)
+    symbols, render = Symbolizer(), Renders()
+    # In one batch with a sample of the next image: /proc shows that one's map only.
+    symbols.newest_images([(os.getpid(), IMAGE), (os.getpid(), later)])
+    assert symbols.user_stack(os.getpid(), IMAGE, (getpid + 1,), render) == UNKNOWN
+    assert symbols.user_stack(os.getpid(), later, (getpid + 1,), render) == "getpid"
+    # Arriving late, after the next image's map was read.
+    symbols.newest_images([(os.getpid(), IMAGE)])
+    assert symbols.user_stack(os.getpid(), IMAGE, (getpid + 1,), render) == UNKNOWN
+    assert symbols.unresolved == 2
+
+
+def test_the_vdso_functions_are_named_from_its_image_in_memory():
+    getauxval = ctypes.CDLL(None).getauxval
+    getauxval.restype = ctypes.c_ulong
+    base = getauxval(33)  # AT_SYSINFO_EHDR: where the kernel mapped the vDSO
+    with open("/proc/self/mem", "rb") as memory:
+        memory.seek(base)
+        image = memory.read(2 * 4096)
+    elf = ELFFile(io.BytesIO(image))
+    (offset,) = [
+        s["st_value"]
+        for s in elf.get_section_by_name(".dynsym").iter_symbols()
+        if s.name == "__vdso_clock_gettime"
+    ]
+    symbols, render = Symbolizer(), Renders()
+    # Before: "[[vdso]]", for every function of it.
+    assert symbols.user_stack(os.getpid(), IMAGE, (base + offset + 1,), render) in {
+        "clock_gettime",
+        "__vdso_clock_gettime",
+    }
+    # Anonymous code (a JIT's) has no symbols: shown as [unknown], not as a neighbour's name.
+    assert symbols.user_stack(os.getpid(), IMAGE, (0x10,), render) == UNKNOWN
+
+
+def test_a_return_address_is_named_by_its_call_not_by_what_follows(tmp_path):
+    (tmp_path / "kallsyms").write_text(
+        "ffffffff81000000 T entry_SYSCALL_64\n"
+        "ffffffff81000100 t do_syscall_64\n"
+        "ffffffff81000200 t next_function\n"
+    )
+    symbols = Symbolizer(str(tmp_path))
+    # The leaf is where the CPU was; the caller's call was its last instruction.
+    stack = (0xFFFFFFFF81000200, 0xFFFFFFFF81000200, 0xFFFFFFFF81000100)
+    assert symbols.kernel(stack) == ["next_function", "do_syscall_64", "entry_SYSCALL_64"]

@@ -8,12 +8,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.runtimes import Docker
-from support.workloads import PRELUDE, EspiaCli, comm_name, espia, unique
+from support.workloads import PRELUDE, EspiaCli, comm_name, espia, require, unique
 
 NOBODY = 65534
 COMPARED = ("pid", "ppid", "comm", "uid", "gid", "mntns")
@@ -71,6 +72,46 @@ def test_a_process_shows_the_fields_trace_exec_showed(shared_dir):
         proc.kill()
         proc.wait()
     assert snapshot("-F", f"comm:{comm}") == []
+
+
+# The main thread ends (pthread_exit, a zombie now) while another runs on.
+MAIN_THREAD_EXITS = r"""
+#include <pthread.h>
+#include <unistd.h>
+static void *run(void *unused) { sleep(60); return unused; }
+int main(void) { pthread_t t; pthread_create(&t, 0, run, 0); pthread_exit(0); }
+"""
+
+
+def test_a_process_whose_main_thread_exited_keeps_its_namespace(tmp_path):
+    require("gcc")
+    comm = comm_name()
+    (tmp_path / "main.c").write_text(MAIN_THREAD_EXITS)
+    program = tmp_path / comm
+    subprocess.run(["gcc", "-o", str(program), str(tmp_path / "main.c"), "-lpthread"], check=True)
+    cli = EspiaCli(["trace", "exec", "-o", "json", "-F", "comm:~^(true|es)"])
+    proc, event = exec_event(
+        cli, lambda: subprocess.Popen([str(program)]), lambda e: e["comm"] == comm
+    )
+    try:
+        stat = Path(f"/proc/{proc.pid}/stat")
+        for _ in range(100):  # the main thread is a zombie soon after its exec
+            if stat.read_text().rpartition(")")[2].split()[0] == "Z":
+                break
+            time.sleep(0.05)
+        (thread,) = set(os.listdir(f"/proc/{proc.pid}/task")) - {str(proc.pid)}
+        # Before: the zombie main thread's ns/ could not be read, and the mount
+        # namespace (so the container) of the process and of every thread was 0.
+        for flags in ((), ("--threads",)):
+            rows = snapshot("-F", f"pid:{proc.pid}", *flags)
+            assert rows and all(
+                {k: r[k] for k in COMPARED} == {k: event[k] for k in COMPARED} for r in rows
+            )
+            assert event["mntns"] == os.stat(f"/proc/{proc.pid}/task/{thread}/ns/mnt").st_ino
+        assert len(rows) == 2
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 THREADS = """
@@ -139,3 +180,66 @@ def test_columns_and_help():
     assert "--threads" in shown.stdout and "Parent process ID" in shown.stdout
     bad = espia("snapshot", "process", "--threads=yes")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def proc_tasks(threads: bool) -> dict[int, tuple]:
+    """(pid, ppid, comm, uid, gid, mntns) of every task /proc shows now, by tid, read
+    here independently of espia's reader: stat's last ')' ends the comm, status has
+    the real ids, and a process's mount namespace is that of any of its live threads."""
+    tasks = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        namespaces = []
+        for tid in tids:
+            try:
+                namespaces.append(os.stat(f"/proc/{pid}/task/{tid}/ns/mnt").st_ino)
+            except OSError:
+                continue  # a kernel thread, a zombie, or it ended
+        for tid in tids if threads else [pid]:
+            base = f"/proc/{pid}/task/{tid}" if threads else f"/proc/{pid}"
+            try:
+                stat = Path(f"{base}/stat").read_bytes()
+                status = Path(f"{base}/status").read_text(errors="surrogateescape")
+            except OSError:
+                continue
+            comm, _, rest = stat.partition(b" (")[2].rpartition(b") ")
+            lines = (line.partition(":\t") for line in status.splitlines())
+            ids = {key: value.split()[0] for key, _, value in lines if key in ("Uid", "Gid")}
+            tasks[int(tid)] = (
+                int(pid),
+                int(rest.split()[1]),
+                os.fsdecode(comm),
+                int(ids["Uid"]),
+                int(ids["Gid"]),
+                namespaces[0] if namespaces else 0,
+            )
+    return tasks
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_every_task_of_the_machine_is_listed_as_proc_shows_it(threads, tmp_path):
+    # One process whose main thread exited among them (its namespace is a live thread's).
+    require("gcc")
+    (tmp_path / "main.c").write_text(MAIN_THREAD_EXITS)
+    program = tmp_path / comm_name()
+    subprocess.run(["gcc", "-o", str(program), str(tmp_path / "main.c"), "-lpthread"], check=True)
+    odd = subprocess.Popen([str(program)])
+    try:
+        time.sleep(0.5)
+        before = proc_tasks(threads)
+        rows = snapshot(*(["--threads"] if threads else []))
+        after = proc_tasks(threads)
+    finally:
+        odd.kill()
+        odd.wait()
+    # Tasks that lived, unchanged, through the snapshot: each listed, exactly as /proc shows it.
+    stable = {tid: task for tid, task in before.items() if after.get(tid) == task}
+    listed = {row["tid"]: row for row in rows}
+    assert len(listed) == len(rows)  # no task twice
+    assert odd.pid in stable and len(stable) > 20
+    fields = ("pid", "ppid", "comm", "uid", "gid", "mntns")
+    assert {tid: tuple(listed[tid][k] for k in fields) for tid in stable} == stable
+    assert all(row["tid"] == row["pid"] for row in rows) != threads

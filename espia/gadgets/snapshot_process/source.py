@@ -34,15 +34,26 @@ def _numbers(path: str) -> list[int]:
 def _tasks(threads: bool) -> Iterator[dict[str, Any]]:
     for pid in _numbers(PROC):
         base = f"{PROC}/{pid}"
-        try:
-            mntns = os.stat(f"{base}/ns/mnt").st_ino
-        except OSError:
-            mntns = 0  # a kernel thread's namespace cannot be read, or it ended
         tids = _numbers(f"{base}/task") if threads else [pid]
+        mntns = _mntns(base)
+        if not mntns:
+            # A main thread that exited (pthread_exit) is a zombie whose ns/ cannot
+            # be read while the other threads run on: the process's is theirs.
+            others = (_mntns(f"{base}/task/{tid}") for tid in _numbers(f"{base}/task"))
+            mntns = next(filter(None, others), 0)
         for tid in tids:
             task = read_task(f"{base}/task/{tid}" if threads else base)
             if task is not None:
                 yield {"mntns": mntns, "pid": pid, "tid": tid, **task}
+
+
+def _mntns(path: str) -> int:
+    """The mount namespace of the task at `path`; 0 when it cannot be read (a kernel
+    thread, a zombie, or the task ended)."""
+    try:
+        return os.stat(f"{path}/ns/mnt").st_ino
+    except OSError:
+        return 0
 
 
 def read_task(path: str) -> dict[str, Any] | None:
