@@ -142,6 +142,9 @@ class StackSampler(RingBufferTracer):
         """The program on a cpu-clock event of each online CPU."""
         program = next(p for p in obj.programs if p.section == "perf_event")
         self._images = obj.map(IMAGES_MAP)
+        # The kernel's symbols are read now, not at the first sample: reading them takes
+        # a third of a second, in which a short-lived process would end unnamed.
+        self.symbolizer.kernel(())
         for cpu in online_cpus():
             self._links.append(attach_perf_event(program, cpu, self.frequency))
 

@@ -383,10 +383,14 @@ class Symbolizer:
                 return None
             self._processes[pid] = process
             self._read.append((pid, image))
+            self._open_files(pid, process)
         elif _find(process, leaf) is None and time.monotonic() - process.read_at > MAPS_REFRESH:
             # A library loaded since.  A process that ended keeps the map it had.
             process.read_at = time.monotonic()
-            process = self._processes[pid] = self._read_maps(pid, image) or process
+            fresh = self._read_maps(pid, image)
+            if fresh is not None:
+                process = self._processes[pid] = fresh
+                self._open_files(pid, fresh)
         return process
 
     def _user_frame(self, pid: int, process: _Process, address: int) -> str:
@@ -414,6 +418,15 @@ class Symbolizer:
         return (
             f"[{os.path.basename(mapping.path) or UNKNOWN}+{offset if where is None else where:#x}]"
         )
+
+    def _open_files(self, pid: int, process: _Process) -> None:
+        """The symbols of every file `process` maps, read with its map: the process may
+        be gone by its next sample's batch (its first sample in the dynamic loader wakes
+        espia, the next ones do not), and its files with it (once per file on the
+        machine: they are kept by device and inode)."""
+        for mapping in process.mappings:
+            if mapping.key is not None and mapping.start not in process.files:
+                process.files[mapping.start] = self._file(pid, mapping)
 
     def _vdso(self, pid: int, mapping: Mapping) -> _ElfSymbols | None:
         """The vDSO's symbols, read from the process's memory once: every process of
