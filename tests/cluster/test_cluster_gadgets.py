@@ -19,7 +19,7 @@ import uuid
 import pytest
 from cluster_door.agents import until_idle
 
-from cluster.kube import AGENT
+from cluster.kube import AGENT, wait_for
 from cluster.test_cluster_door import Streaming, agent_pids, espia, kubectl
 from cluster.test_cluster_door import pod as door_pod
 
@@ -129,6 +129,56 @@ def test_top_file_sorts_and_cuts_after_the_merge(deployed):
     for _stamp, header, *rows in full:
         assert header.split()[0] == "K8S.NODE"
         assert len(rows) == 1 and rows[0].split()[:3] == ["node2", NAMESPACE, "busy-node2"], rows
+
+
+def test_top_tcp_shows_both_ends_of_a_connection_across_nodes(deployed):
+    """A pod on node2 sends 300,000 bytes to a pod on node1: one merged table per interval
+    with the sender's end on node2 and the receiver's on node1, each exact."""
+    port = 9000 + uuid.uuid4().int % 1000
+    # busybox nc ends the connection when its own input ends: the server's never does.
+    pod("tcp-server", "node1", f"sleep 600 | nc -l -p {port} > /dev/null; sleep 600")
+    jsonpath = "jsonpath={.status.podIP}"
+    address = wait_for(
+        lambda: kubectl("get", "pod", "-n", NAMESPACE, "tcp-server", "-o", jsonpath).strip(),
+        "the server pod's address",
+        timeout=120,
+    )
+    started = time.monotonic()
+    trace = stream("top", "tcp", "-n", NAMESPACE, "--interval", "2", "-t", "150",
+                   "-F", "comm:nc", "-o", "json", "--ready")  # fmt: skip
+    trace.wait_for(lambda line: '"ready"' in line, timeout=60)
+    pod("tcp-client", "node2", f"sleep 3; head -c 300000 /dev/zero | nc {address} {port}; "
+                               "sleep 600")  # fmt: skip
+
+    def ends() -> dict[str, list]:
+        rows = [r for line in trace.lines[1:] for r in json.loads(line)]
+        return {n: [r for r in rows if r["k8s"]["node"] == n] for n in NODES}
+
+    wait_for(
+        lambda: (
+            sum(r["sent"] for r in ends()["node2"]) >= 300000
+            and sum(r["received"] for r in ends()["node1"]) >= 300000
+        ),
+        "both ends' bytes",
+        timeout=100,
+    )
+    time.sleep(3)
+    trace.proc.send_signal(signal.SIGINT)
+    assert trace.finish() == 0, trace.err
+    took = time.monotonic() - started
+    ready, *intervals = [json.loads(line) for line in trace.lines]
+    assert ready == {"type": "ready", "gadget": "top tcp"}
+    assert all(isinstance(rows, list) for rows in intervals), intervals
+    sender, receiver = ends()["node2"], ends()["node1"]
+    assert {(r["k8s"]["pod"], r["dport"], r["daddr"]) for r in sender} == {
+        ("tcp-client", port, address)
+    }, sender
+    assert {(r["k8s"]["pod"], r["sport"], r["saddr"]) for r in receiver} == {
+        ("tcp-server", port, address)
+    }, receiver
+    assert (sum(r["sent"] for r in sender), sum(r["received"] for r in sender)) == (300000, 0)
+    assert (sum(r["received"] for r in receiver), sum(r["sent"] for r in receiver)) == (300000, 0)
+    assert len(intervals) <= took / 2 + 1, (len(intervals), took)
 
 
 def test_gadget_parameters_reach_every_node(deployed):
