@@ -70,6 +70,19 @@ def on_both(prefix: str, command: str) -> None:
         pod(f"{prefix}-{node}", node, command.replace("NODE", node))
 
 
+def ended(trace: Streaming, gadget: str, started: float) -> tuple[list[list], float]:
+    """Stops an interval gadget's `--ready -o json` stream a moment after its workload:
+    its intervals, each one list for every node, and how long it ran."""
+    time.sleep(3)
+    trace.proc.send_signal(signal.SIGINT)
+    assert trace.finish() == 0, trace.err
+    took = time.monotonic() - started
+    ready, *intervals = [json.loads(line) for line in trace.lines]
+    assert ready == {"type": "ready", "gadget": gadget}
+    assert all(isinstance(rows, list) for rows in intervals), intervals
+    return intervals, took
+
+
 def test_each_agent_found_its_nodes_containerd_through_its_kubelet(deployed):
     for node in NODES:
         agent = kubectl("get", "pods", "-n", "espia", "-l", "app.kubernetes.io/name=espia",
@@ -97,13 +110,7 @@ def test_top_file_is_one_merged_table_per_interval_with_exact_totals(deployed):
                                     f">> /{marker}; done; sleep 600")  # fmt: skip
     trace.wait_for(lambda line: '"writer-node1"' in line, timeout=100)
     trace.wait_for(lambda line: '"writer-node2"' in line, timeout=60)
-    time.sleep(3)
-    trace.proc.send_signal(signal.SIGINT)
-    assert trace.finish() == 0, trace.err
-    took = time.monotonic() - started
-    ready, *intervals = [json.loads(line) for line in trace.lines]
-    assert ready == {"type": "ready", "gadget": "top file"}
-    assert all(isinstance(rows, list) for rows in intervals), intervals
+    intervals, took = ended(trace, "top file", started)
     rows = [row for rows in intervals for row in rows]
     for node, size in (("node1", 1000), ("node2", 2000)):
         mine = [r for r in rows if r["k8s"]["node"] == node]
@@ -162,13 +169,7 @@ def test_top_tcp_shows_both_ends_of_a_connection_across_nodes(deployed):
         "both ends' bytes",
         timeout=100,
     )
-    time.sleep(3)
-    trace.proc.send_signal(signal.SIGINT)
-    assert trace.finish() == 0, trace.err
-    took = time.monotonic() - started
-    ready, *intervals = [json.loads(line) for line in trace.lines]
-    assert ready == {"type": "ready", "gadget": "top tcp"}
-    assert all(isinstance(rows, list) for rows in intervals), intervals
+    intervals, took = ended(trace, "top tcp", started)
     sender, receiver = ends()["node2"], ends()["node1"]
     assert {(r["k8s"]["pod"], r["dport"], r["daddr"]) for r in sender} == {
         ("tcp-client", port, address)
