@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from typing import Protocol, TextIO
 
 from espia.gadget.event import Event
@@ -38,3 +41,40 @@ def lost_message(count: int, total: int, node: str = "") -> str:
 def on_node(node: str) -> str:
     """ "node NAME: " where a cluster node is named, else nothing: a message's prefix."""
     return f"node {node}: " if node else ""
+
+
+class LossLines:
+    """The loss line on stderr, at most once a second per node.
+
+    A flood loses events in most batches, hundreds a second: a line for each
+    would bury the events shown, and say nothing a line a second does not.
+    The first loss is said at once; what comes within the second after a line
+    is added to the next one, and what is still held is said at the end
+    (`flush`), so the counts said add up to the total.
+    """
+
+    EVERY = 1.0
+
+    def __init__(self, err: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.err = err
+        self._clock = clock
+        self._said: dict[str, float] = {}
+        self._held: dict[str, tuple[int, int]] = {}
+
+    def report(self, count: int, total: int, node: str = "") -> None:
+        count += self._held.pop(node, (0, 0))[0]
+        now = self._clock()
+        if now - self._said.get(node, -math.inf) < self.EVERY:
+            self._held[node] = (count, total)
+            return
+        self._said[node] = now
+        self._say(count, total, node)
+
+    def flush(self) -> None:
+        for node, (count, total) in self._held.items():
+            self._say(count, total, node)
+        self._held.clear()
+
+    def _say(self, count: int, total: int, node: str) -> None:
+        self.err.write(lost_message(count, total, node) + "\n")
+        self.err.flush()

@@ -16,7 +16,7 @@ from espia.gadget.event import Event
 from espia.gadget.fields import Field, ValueKind, memo_of
 from espia.output._shared import leading_container_fields, per_container
 from espia.output._text import escape_control
-from espia.output.base import lost_message
+from espia.output.base import LossLines
 
 
 def find_column(fields: tuple[Field, ...], name: str) -> Field:
@@ -133,6 +133,7 @@ class ColumnsOutput:
         self._header = header
         self.out = out
         self.err = err
+        self._losses = LossLines(err)
         scope: dict[str, object] = {"_escape": escape_control}
         last = len(columns) - 1
         cells = [cell(field, i, scope, i == last) for i, field in enumerate(columns)]
@@ -168,8 +169,8 @@ class ColumnsOutput:
             self.out.flush()
 
     def lost(self, count: int, total: int, node: str = "") -> None:
-        self.err.write(lost_message(count, total, node) + "\n")
-        self.err.flush()
+        self._losses.report(count, total, node)
 
     def end(self) -> None:
+        self._losses.flush()
         self.out.flush()

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from espia.errors import OutputError, UsageError
 from espia.gadget.event import Event
 from espia.output._text import escape_frame
-from espia.output.base import lost_message
+from espia.output.base import LossLines
 
 STACK_MODES = ("columns", "folded", "json", "jsonpretty", "yaml")
 KERNEL_MARK = "_[k]"
@@ -102,6 +102,7 @@ class StacksOutput:
         self.mode = mode
         self.out = out
         self.err = err
+        self._losses = LossLines(err)
         self.max_rows = max_rows
         self.svg = svg
         self.title = title
@@ -118,10 +119,10 @@ class StacksOutput:
         self.counts.update(map(key_of, events))
 
     def lost(self, count: int, total: int, node: str = "") -> None:
-        self.err.write(lost_message(count, total, node) + "\n")
-        self.err.flush()
+        self._losses.report(count, total, node)
 
     def end(self) -> None:
+        self._losses.flush()
         ordered = sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))
         if self.mode == "columns":
             self._table(ordered)

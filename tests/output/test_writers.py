@@ -13,6 +13,7 @@ from espia.containers.fields import K8S_FIELDS, RUNTIME_FIELDS
 from espia.containers.model import Container, K8sMeta, this_node
 from espia.errors import UsageError
 from espia.output import make_output
+from espia.output.base import LossLines
 from espia.output.columns import select_columns
 
 POD = Container(
@@ -158,3 +159,22 @@ def test_select_columns(made):
     ):
         with pytest.raises(UsageError, match=message):
             select_columns(fields, default, request)
+
+
+def test_loss_lines_are_said_at_most_once_a_second_and_add_up():
+    """A flood loses events in most batches: the first loss is said at once, the next
+    ones within the second are held and said together, and what is held at the end is
+    said then, so the counts add up to the total."""
+    now = [100.0]
+    err = io.StringIO()
+    losses = LossLines(err, clock=lambda: now[0])
+    for count, total, at in ((3, 3, 100.0), (2, 5, 100.2), (4, 9, 100.9), (1, 10, 101.0)):
+        now[0] = at
+        losses.report(count, total)
+    losses.report(7, 7, node="node2")  # each node has its own second
+    losses.report(5, 15)
+    losses.flush()
+    said = [line.split(" events lost")[0] for line in err.getvalue().splitlines()]
+    totals = [line.rsplit("; ", 1)[1].split(" in all")[0] for line in err.getvalue().splitlines()]
+    assert said == ["espia: 3", "espia: 7", "espia: node node2: 7", "espia: 5"]
+    assert totals == ["3", "10", "7", "15"]
