@@ -50,6 +50,7 @@ from espia.gadget.spec import GadgetSpec
 from espia.kubectl.cluster import AgentPod, Cluster
 from espia.kubectl.intervals import IntervalMerge
 from espia.output import Output
+from espia.output.base import LossLines
 
 
 @dataclass
@@ -200,6 +201,11 @@ class _Merge:
     # Per-node counts of the events shown (--summary), by node name.
     shown: Counter[str] | None = None
     enough: bool = False  # -m: the events asked for were shown
+    # Without such an output: the lines on stderr, at most one a second per node.
+    lines: LossLines = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lines = LossLines(self.err)
 
     def show(self, events: list[Event]) -> None:
         """Events to the output, as many as -m still lets through (the lock held)."""
@@ -227,10 +233,7 @@ class _Merge:
         if self.records is not None:
             self.records.lost(count, node.lost, node.node)
             return
-        self.err.write(
-            f"espia: node {node.node}: {count} events lost "
-            f"({node.lost} in all): filter more, or raise --buffer-size\n"
-        )
+        self.lines.report(count, node.lost, node.node)
 
     def joined(self, node: NodeRun) -> None:
         with self.lock:
@@ -389,6 +392,7 @@ def run_remote_gadget(
             if merge.intervals is not None:
                 merge.intervals.finish()
         output.end()
+        merge.lines.flush()
     finally:
         stop_all()
         merge.output_ready.set()

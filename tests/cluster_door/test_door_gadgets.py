@@ -10,6 +10,7 @@ cluster).  The tests assert exact counts: each row is there once per node.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -237,3 +238,29 @@ def test_json_loss_records_name_their_node(twins, pod, ctr: Ctr):
         assert totals == sorted(totals) and sum(r["lost_events"] for r in mine) == totals[-1]
         shown = sum(1 for e in events if e["k8s"]["node"] == node)
         assert 3000 <= shown + totals[-1] <= 3050, (node, shown, totals[-1])
+
+
+def test_loss_lines_name_their_node_at_most_once_a_second(twins, pod, ctr: Ctr):
+    """In columns, each node's losses are a line on stderr, at most one a second per
+    node, whose counts add up to that node's total (a line per batch buried the table)."""
+    namespace, container = pod
+    marker = unique("flood")
+    flood = f"i=0; while [ $i -lt 3000 ]; do true < /tmp/{marker}-$i 2>/dev/null; i=$((i+1)); done"
+    worker = later(2.5, lambda: ctr.exec(container, "/bin/sh", "-c", flood))
+    started = time.monotonic()
+    code, out, err = run(twins, "trace", "open", "-n", namespace, "-t", "12",
+                         "--buffer-size", "4096", "-F", f"path:~{marker}")  # fmt: skip
+    took = time.monotonic() - started
+    worker.join()
+    assert code == 0, err
+    # (Each node's summary follows: "N events, M lost in the kernel, ...".)
+    lines = [line for line in err if " events lost (" in line]
+    said = [re.fullmatch(r"espia: node (\S+): (\d+) events lost \(.*; (\d+) in all\): .*", line)
+            for line in lines]  # fmt: skip
+    assert all(said), err
+    for node in NODES:
+        mine = [(int(m[2]), int(m[3])) for m in said if m and m[1] == node]
+        assert mine and sum(count for count, _ in mine) == mine[-1][1], (node, err)
+        assert len(mine) <= took + 1, (node, len(mine), took)
+        shown = sum(1 for line in out[1:] if f" {node} " in f" {line} ")
+        assert 3000 <= shown + mine[-1][1] <= 3050, (node, shown, mine[-1][1])
