@@ -13,9 +13,9 @@ far more malformed ones than a parser of ours would.
 
 Names are returned as found (Python strings; bytes that are not UTF-8 as
 surrogate escapes): they are hostile strings, escaped by whoever shows them.
-An address no symbol covers is its file and its address there
-(``[libc.so.6+0x29d90]``), an anonymous mapping's name (``[anon:NAME]``), or
-``[unknown]`` outside any named mapping.  The vDSO's functions are named
+An address no symbol covers is named after its file (``[libc.so.6]``), an
+anonymous mapping's name (``[anon:NAME]``), or ``[unknown]`` outside any
+named mapping.  The vDSO's functions are named
 from its image in memory.
 """
 
@@ -394,9 +394,10 @@ class Symbolizer:
         return process
 
     def _user_frame(self, pid: int, process: _Process, address: int) -> str:
-        """The name of a user address; where no symbol covers it, its file and the
-        address in it (``[libc.so.6+0x29d90]``, what addr2line takes): a stripped
-        binary's code is placed, and never given the name of a symbol before it."""
+        """The name of a user address; where no symbol covers it, its file
+        (``[libc.so.6]``): never the name of a symbol before it, and one frame for all
+        of a stripped binary's code, so that its samples add up in one stack (a frame
+        per address split a shell's busy loop into a stack per instruction)."""
         mapping = _find(process, address)
         if mapping is None:
             return UNKNOWN
@@ -414,10 +415,7 @@ class Symbolizer:
             return name
         if mapping.key is None:
             return mapping.path or UNKNOWN  # "[vdso]", "[anon:NAME]", "[heap]"
-        where = symbols.address(offset) if symbols else None
-        return (
-            f"[{os.path.basename(mapping.path) or UNKNOWN}+{offset if where is None else where:#x}]"
-        )
+        return f"[{os.path.basename(mapping.path) or UNKNOWN}]"
 
     def _open_files(self, pid: int, process: _Process) -> None:
         """The symbols of every file `process` maps, read with its map: the process may
