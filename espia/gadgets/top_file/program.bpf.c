@@ -20,11 +20,6 @@
 /* Room for FILE's components: deeper or longer paths are cut visibly. */
 #define FILE_SIZE 512
 
-#define S_IFMT 0170000
-#define S_IFREG 0100000
-#define S_IFIFO 0010000
-#define S_IFSOCK 0140000
-
 const volatile bool all_files = false;
 GADGET_PARAM(all_files);
 

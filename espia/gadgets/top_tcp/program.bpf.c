@@ -18,7 +18,6 @@
  * there already).  io_uring's splice is not a syscall, and is not counted.
  */
 #include <espia/gadget.bpf.h>
-#include <espia/file.bpf.h>
 #include <espia/net.bpf.h>
 #include <espia/syscall.bpf.h>
 #include <espia/interval.bpf.h>
@@ -26,8 +25,6 @@
 #define IPPROTO_TCP 6
 #define MSG_PEEK 2
 #define MSG_ERRQUEUE 0x2000
-#define S_IFMT 0170000
-#define S_IFSOCK 0140000
 
 struct conn_key {
 	gadget_pid pid;
@@ -102,17 +99,11 @@ static __always_inline void moved(struct trace_event_raw_sock_msg_length *ctx, b
  */
 static __always_inline void spliced(int call, long ret, const struct gadget_syscall_args *args)
 {
-	struct file *file;
-	struct socket *sock;
 	struct sock *sk;
 
 	if (ret <= 0)
 		return;
-	file = gadget_fd_file((int)args->a[0]);
-	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = BPF_CORE_READ(sock, sk);
+	sk = gadget_fd_sock((int)args->a[0]);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return;
 	counted(sk, ret, false);

@@ -7,6 +7,12 @@
 #ifndef __ESPIA_FILE_BPF_H
 #define __ESPIA_FILE_BPF_H
 
+/* An inode's type bits (i_mode), as stat(2) has them. */
+#define S_IFMT 0170000
+#define S_IFREG 0100000
+#define S_IFIFO 0010000
+#define S_IFSOCK 0140000
+
 /* The file behind descriptor `fd` of the current task, or NULL. */
 static __always_inline struct file *gadget_fd_file(int fd)
 {

@@ -117,13 +117,16 @@ static __always_inline __u32 gadget_sock_netns(struct sock *sk)
 	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
-/* The socket behind file descriptor `fd` of the current task, or NULL. */
+/*
+ * The socket behind file descriptor `fd` of the current task, or NULL (also
+ * where the descriptor is no socket: another file's private_data is not one).
+ */
 static __always_inline struct sock *gadget_fd_sock(int fd)
 {
 	struct file *file = gadget_fd_file(fd);
 	struct socket *sock;
 
-	if (!file)
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return NULL;
 	sock = BPF_CORE_READ(file, private_data);
 	return sock ? BPF_CORE_READ(sock, sk) : NULL;
