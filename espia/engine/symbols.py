@@ -15,8 +15,7 @@ Names are returned as found (Python strings; bytes that are not UTF-8 as
 surrogate escapes): they are hostile strings, escaped by whoever shows them.
 An address no symbol covers is named after its file (``[libc.so.6]``), an
 anonymous mapping's name (``[anon:NAME]``), or ``[unknown]`` outside any
-named mapping.  The vDSO's functions are named
-from its image in memory.
+named mapping.  The vDSO's functions are named from its image in memory.
 """
 
 from __future__ import annotations
@@ -127,17 +126,12 @@ class _ElfSymbols:
     # (file offset, file size, virtual address) of each PT_LOAD segment.
     segments: list[tuple[int, int, int]]
 
-    def address(self, file_offset: int) -> int | None:
-        """The address the file's own symbols (and addr2line) use for a file offset."""
+    def name(self, file_offset: int) -> str | None:
         for offset, size, vaddr in self.segments:
             if offset <= file_offset < offset + size:
-                return file_offset - offset + vaddr
+                found = self.table.name(file_offset - offset + vaddr)
+                return None if found is None else _string_at(self.strings, found)
         return None
-
-    def name(self, file_offset: int) -> str | None:
-        address = self.address(file_offset)
-        found = None if address is None else self.table.name(address)
-        return None if found is None else _string_at(self.strings, found)
 
 
 def read_elf_symbols(path: str) -> _ElfSymbols | None:
@@ -251,8 +245,8 @@ class _Process:
     read_at: float
     # The names of the addresses met so far, under this map.
     names: dict[int, str] = field(default_factory=dict)
-    # The symbols of each file mapping met so far, by its start: found once per
-    # mapping, not once per address in it (each finding is a stat of the file).
+    # The symbols of each file mapping, by its start: found when the map is read
+    # (Symbolizer._open_files), not once per address in it.
     files: dict[int, _ElfSymbols | None] = field(default_factory=dict)
     # Each stack met so far, rendered (see Symbolizer.user_stack).
     stacks: dict[tuple[int, ...], str] = field(default_factory=dict)
@@ -401,14 +395,11 @@ class Symbolizer:
         mapping = _find(process, address)
         if mapping is None:
             return UNKNOWN
-        if mapping.start in process.files:
-            symbols = process.files[mapping.start]
-        elif mapping.key is None:
-            # The vDSO is an ELF image in memory; other anonymous code (a JIT's) has none.
-            vdso = mapping.path == VDSO
-            symbols = process.files[mapping.start] = self._vdso(pid, mapping) if vdso else None
+        if mapping.key is not None:
+            symbols = process.files.get(mapping.start)  # read with the map (_open_files)
         else:
-            symbols = process.files[mapping.start] = self._file(pid, mapping)
+            # The vDSO is an ELF image in memory; other anonymous code (a JIT's) has none.
+            symbols = self._vdso(pid, mapping) if mapping.path == VDSO else None
         offset = address - mapping.start + mapping.offset
         name = symbols.name(offset) if symbols else None
         if name:
@@ -423,7 +414,7 @@ class Symbolizer:
         espia, the next ones do not), and its files with it (once per file on the
         machine: they are kept by device and inode)."""
         for mapping in process.mappings:
-            if mapping.key is not None and mapping.start not in process.files:
+            if mapping.key is not None:
                 process.files[mapping.start] = self._file(pid, mapping)
 
     def _vdso(self, pid: int, mapping: Mapping) -> _ElfSymbols | None:
